@@ -1,0 +1,1 @@
+"""Shared kernel: organisations, users, roles, the acting user, audit records, money. No Flask here."""

@@ -1,0 +1,124 @@
+"""Engines, sessions and the column types every package shares (UTC timestamps, money)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Session, SQLModel
+
+# Constraint names are deterministic so that Alembic migrations can refer to them on both backends.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+MONEY_PLACES = 4
+_MONEY_SCALE = Decimal(1).scaleb(-MONEY_PLACES)
+
+
+def utcnow() -> dt.datetime:
+    """Return the current time as an aware UTC datetime."""
+    return dt.datetime.now(dt.UTC)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys, a busy timeout and real transactions (SAVEPOINT works)."""
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {})
+        kwargs["connect_args"].setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+        kwargs["connect_args"].setdefault("check_same_thread", False)
+        engine = sa.create_engine(url, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    if url.startswith("postgresql"):
+        # Dates derived in SQL (daily counts) are UTC days, whatever the server's zone.
+        kwargs.setdefault("connect_args", {}).setdefault("options", "-c timezone=UTC")
+    return sa.create_engine(url, **kwargs)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Hand transaction control to SQLAlchemy: pysqlite's own implicit BEGIN breaks SAVEPOINT.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def new_session(engine: Engine | sa.Connection, **kwargs: Any) -> Session:
+    """Open a session that does not expire objects on commit (pages render after the commit)."""
+    kwargs.setdefault("expire_on_commit", False)
+    return Session(engine, **kwargs)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as UTC and always returned timezone-aware (SQLite keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Money(TypeDecorator):
+    """An exact amount of money with four decimal places, always a ``Decimal``.
+
+    PostgreSQL stores ``NUMERIC(18, 4)``. SQLite has no exact decimal type (its NUMERIC is a float), so there the
+    amount is stored as a scaled 64-bit integer (units of 0.0001), which keeps sums exact in SQL as well.
+    """
+
+    impl = sa.Numeric(18, MONEY_PLACES)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.BigInteger())
+        return dialect.type_descriptor(sa.Numeric(18, MONEY_PLACES, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | int | str | None, dialect: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, float):
+            raise TypeError("money must be a Decimal, never a float")
+        amount = Decimal(value)
+        if amount != amount.quantize(_MONEY_SCALE):
+            raise ValueError(f"{amount} has more than {MONEY_PLACES} decimal places")
+        return int(amount.scaleb(MONEY_PLACES)) if dialect.name == "sqlite" else amount
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-MONEY_PLACES).quantize(_MONEY_SCALE)
+        return Decimal(value).quantize(_MONEY_SCALE)

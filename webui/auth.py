@@ -1,0 +1,95 @@
+"""Who is asking: bearer tokens for the API, Flask-Login sessions for pages; both become a ``core.actor.Actor``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app, g, request
+from flask_login import LoginManager, UserMixin, current_user
+
+from core import accounts
+from core.actor import Actor
+from core.db import utcnow
+from core.errors import UNAUTHENTICATED, DomainError
+from webui.db import get_db
+
+login_manager = LoginManager()
+
+
+class SessionUser(UserMixin):
+    """The signed-in web user, carrying the actor the services need."""
+
+    def __init__(self, actor: Actor) -> None:
+        self.actor = actor
+
+    def get_id(self) -> str:
+        return str(self.actor.user_id)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> SessionUser | None:
+    if not user_id.isdigit():
+        return None
+    actor = accounts.actor_for_user(get_db(), int(user_id), request_id=g.get("request_id"))
+    return SessionUser(actor) if actor else None
+
+
+def public(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark an API view as reachable without a bearer token."""
+    view._yaolian_public = True  # type: ignore[attr-defined]
+    return view
+
+
+def login_policy() -> accounts.LoginPolicy:
+    """Return the login rate-limit policy from configuration."""
+    cfg = current_app.config
+    return accounts.LoginPolicy(
+        max_failures_per_user=cfg["LOGIN_MAX_FAILURES_PER_USER"],
+        max_failures_per_ip=cfg["LOGIN_MAX_FAILURES_PER_IP"],
+        window=dt.timedelta(seconds=cfg["LOGIN_WINDOW_SECONDS"]),
+    )
+
+
+def token_policy() -> accounts.TokenPolicy:
+    """Return the token lifetime policy from configuration."""
+    cfg = current_app.config
+    return accounts.TokenPolicy(
+        default_ttl=dt.timedelta(days=cfg["TOKEN_DEFAULT_TTL_DAYS"]),
+        max_ttl=dt.timedelta(days=cfg["TOKEN_MAX_TTL_DAYS"]),
+    )
+
+
+def client_ip() -> str:
+    """Return the client address (behind a proxy, configure ProxyFix so this is the real one)."""
+    return request.remote_addr or "unknown"
+
+
+def authenticate_api_request() -> None:
+    """Resolve the bearer token of an API request into ``g.actor``; refuse protected endpoints without one."""
+    g.actor = None
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise DomainError(UNAUTHENTICATED, "use 'Authorization: Bearer <token>'", code="token_invalid")
+        g.actor = accounts.actor_for_token(get_db(), secret=secret.strip(), now=utcnow(), request_id=g.request_id)
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is not None and not getattr(view, "_yaolian_public", False):
+        raise DomainError(UNAUTHENTICATED, "this endpoint needs a bearer token", code="authentication_required")
+
+
+def page_actor() -> Actor | None:
+    """Return the actor of the signed-in web user, or None."""
+    if current_user.is_authenticated:
+        return current_user.actor.with_request(g.get("request_id"))
+    return None
+
+
+def init_auth(app: Flask) -> None:
+    """Set up Flask-Login for pages."""
+    login_manager.init_app(app)
+    login_manager.login_view = "auth_pages.login"
+    login_manager.session_protection = "strong"

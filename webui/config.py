@@ -1,0 +1,73 @@
+"""Configuration from ``YAOLIAN_*`` environment variables, read by the application factory (never at import)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"
+DEV_PSEUDONYM_KEY = "development-only-pseudonymisation-key-0123456789abcdef"
+MIN_SECRET_LENGTH = 32
+ENVIRONMENTS = ("development", "test", "production")
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run the platform safely."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Build the Flask configuration from the environment; production refuses development secrets."""
+    env = os.environ if env is None else env
+    mode = env.get("YAOLIAN_ENV", "development")
+    if mode not in ENVIRONMENTS:
+        raise ConfigError(f"YAOLIAN_ENV must be one of {', '.join(ENVIRONMENTS)}, got {mode!r}")
+    instance = Path(env.get("YAOLIAN_INSTANCE_PATH") or PROJECT_ROOT / "instance").resolve()
+    secret = env.get("YAOLIAN_SECRET_KEY") or ""
+    pseudonym_key = env.get("YAOLIAN_PSEUDONYM_KEY") or ""
+    if mode == "production":
+        if len(secret) < MIN_SECRET_LENGTH or secret == DEV_SECRET_KEY:
+            raise ConfigError(
+                f"production needs YAOLIAN_SECRET_KEY: a random value of at least {MIN_SECRET_LENGTH} characters"
+            )
+        if len(pseudonym_key) < MIN_SECRET_LENGTH or pseudonym_key == DEV_PSEUDONYM_KEY:
+            raise ConfigError(f"production needs YAOLIAN_PSEUDONYM_KEY of at least {MIN_SECRET_LENGTH} characters")
+    locale = env.get("YAOLIAN_LOCALE", "zh_CN")
+    if locale not in ("zh_CN", "en"):
+        raise ConfigError(f"YAOLIAN_LOCALE must be zh_CN or en, got {locale!r}")
+    return {
+        "YAOLIAN_ENV": mode,
+        "DEBUG": False,
+        "TESTING": mode == "test",
+        "SECRET_KEY": secret or DEV_SECRET_KEY,
+        "INSTANCE_PATH": str(instance),
+        "DATABASE_URL": env.get("YAOLIAN_DATABASE_URL") or f"sqlite:///{instance / 'yaolian.db'}",
+        "SIGNING_KEY_PATH": env.get("YAOLIAN_SIGNING_KEY_PATH") or str(instance / "ledger-signing-key.pem"),
+        "PSEUDONYM_KEY": (pseudonym_key or DEV_PSEUDONYM_KEY).encode("utf-8"),
+        "BABEL_DEFAULT_LOCALE": locale,
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "MAX_CONTENT_LENGTH": _int(env, "YAOLIAN_MAX_CONTENT_LENGTH", 16 * 1024 * 1024),
+        "LOGIN_MAX_FAILURES_PER_USER": _int(env, "YAOLIAN_LOGIN_MAX_FAILURES_PER_USER", 5),
+        "LOGIN_MAX_FAILURES_PER_IP": _int(env, "YAOLIAN_LOGIN_MAX_FAILURES_PER_IP", 20),
+        "LOGIN_WINDOW_SECONDS": _int(env, "YAOLIAN_LOGIN_WINDOW_SECONDS", 900),
+        "TOKEN_DEFAULT_TTL_DAYS": _int(env, "YAOLIAN_TOKEN_DEFAULT_TTL_DAYS", 30),
+        "TOKEN_MAX_TTL_DAYS": _int(env, "YAOLIAN_TOKEN_MAX_TTL_DAYS", 365),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": mode == "production",
+        "REMEMBER_COOKIE_SECURE": mode == "production",
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        "JSON_SORT_KEYS": False,
+    }
