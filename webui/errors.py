@@ -6,8 +6,8 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Flask, Response, jsonify, render_template, request
-from markupsafe import escape
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
