@@ -95,9 +95,13 @@ def create_organisation(
     session.add(org)
     session.flush()
     record_audit(
-        session, actor=actor, action="organisation.created", object_type="organisation", object_id=org.id,
+        session,
+        actor=actor,
+        action="organisation.created",
+        object_type="organisation",
+        object_id=org.id,
         details={"name": name, "kind": org.kind, "uscc": code},
-    )  # fmt: skip
+    )
     return org
 
 
@@ -160,9 +164,13 @@ def create_user(
     session.flush()
     session.add_all([UserRole(user_id=user.id, role=role.value) for role in sorted(role_set)])
     record_audit(
-        session, actor=actor, action="user.created", object_type="user", object_id=user.id,
+        session,
+        actor=actor,
+        action="user.created",
+        object_type="user",
+        object_id=user.id,
         details={"username": username, "organisation_id": org.id, "roles": sorted(r.value for r in role_set)},
-    )  # fmt: skip
+    )
     return user
 
 
@@ -286,22 +294,35 @@ def issue_token(
     session.flush()
     actor = Actor(user.id, user.username, user.organisation_id, None, frozenset(), request_id)
     record_audit(
-        session, actor=actor, action="token.issued", object_type="api_token", object_id=token.id,
+        session,
+        actor=actor,
+        action="token.issued",
+        object_type="api_token",
+        object_id=token.id,
         details={"name": name, "expires_at": token.expires_at.isoformat()},
-    )  # fmt: skip
+    )
     return token, secret
 
 
 def actor_for_token(session: Session, *, secret: str, now: dt.datetime, request_id: str | None = None) -> Actor:
     """Resolve a bearer secret to its actor in one indexed query, or refuse with the reason."""
     rows = session.exec(
-        sa.select(ApiToken.expires_at, ApiToken.revoked_at, User.id, User.username, User.is_active, Organisation.id,
-                  Organisation.kind, Organisation.is_active, UserRole.role)
+        sa.select(
+            ApiToken.expires_at,
+            ApiToken.revoked_at,
+            User.id,
+            User.username,
+            User.is_active,
+            Organisation.id,
+            Organisation.kind,
+            Organisation.is_active,
+            UserRole.role,
+        )
         .join(User, User.id == ApiToken.user_id)
         .join(Organisation, Organisation.id == User.organisation_id)
         .outerjoin(UserRole, UserRole.user_id == User.id)
         .where(ApiToken.token_hash == _hash_secret(secret))
-    ).all()  # fmt: skip
+    ).all()
     if not rows:
         raise DomainError(UNAUTHENTICATED, "the bearer token is not valid", code="token_invalid")
     expires_at, revoked_at, user_id, username, user_active, org_id, org_kind, org_active, _ = rows[0]

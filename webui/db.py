@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from flask import Flask, Response, g
+from flask import Flask, Response, current_app, g
 from sqlmodel import Session
 
 from core.db import make_engine, new_session
@@ -30,8 +30,6 @@ def get_db() -> Session:
     """Return the request's session, opening it on first use."""
     session = g.get("_db")
     if session is None:
-        from flask import current_app
-
         session = g._db = current_app.extensions[_FACTORY]()
     return session
 
@@ -45,7 +43,11 @@ def _finish_unit_of_work(response: Response) -> Response:
     session: Session | None = g.get("_db")
     if session is not None:
         if response.status_code < 400 or g.get("_db_keep_work"):
-            session.commit()  # a failure here propagates and becomes an error response, never a false success
+            try:
+                session.commit()
+            except Exception as exc:  # the change did not land: answer with the error, never a false success
+                session.rollback()
+                return current_app.make_response(current_app.handle_user_exception(exc))
         else:
             session.rollback()
     return response

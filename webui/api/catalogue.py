@@ -43,9 +43,13 @@ class ProductOut(ma.Schema):
 def list_products(args: dict, pagination_parameters) -> list:
     """List catalogue products."""
     page = catalogue.list_products(
-        db(), actor=actor(), q=args["q"], kind=args["kind"], page=pagination_parameters.page,
+        db(),
+        actor=actor(),
+        q=args["q"],
+        kind=args["kind"],
+        page=pagination_parameters.page,
         per_page=pagination_parameters.page_size,
-    )  # fmt: skip
+    )
     return page_items(page, pagination_parameters)
 
 

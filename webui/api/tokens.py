@@ -50,9 +50,14 @@ def issue_token(data: dict) -> dict:
     from flask import g
 
     user = accounts.authenticate(
-        session, username=data["username"], password=data["password"], ip=client_ip(), policy=login_policy(), now=now,
+        session,
+        username=data["username"],
+        password=data["password"],
+        ip=client_ip(),
+        policy=login_policy(),
+        now=now,
         request_id=g.request_id,
-    )  # fmt: skip
+    )
     ttl = dt.timedelta(days=data["expires_in_days"]) if data["expires_in_days"] else None
     token, secret = accounts.issue_token(
         session, user=user, name=data["name"], now=now, policy=token_policy(), ttl=ttl, request_id=g.request_id

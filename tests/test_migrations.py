@@ -1,0 +1,25 @@
+"""The migrations build exactly the schema the models describe, on both backends, and run down and up again."""
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel
+
+import core.models  # noqa: F401
+import procurement.catalogue  # noqa: F401
+from core.db import make_engine
+from core.schema import alembic_config, upgrade
+
+
+def test_models_and_migrations_agree(backend, fresh_database_url):
+    url = fresh_database_url(backend, "migrations")
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+        assert diff == [], f"models differ from migrations: {diff}"
+    finally:
+        engine.dispose()
+    command.downgrade(alembic_config(url), "base")
+    upgrade(url)
