@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 from flask import Flask, g, request
+from flask_babel import lazy_gettext as _l
 
-from webui.auth import page_actor
+from webui.auth import login_manager, page_actor
 
 
 def init_pages(app: Flask) -> None:
     """Register the page blueprints and the template context every page needs."""
-    from webui.pages import auth, home
+    from webui.pages import admin, auth, home, labels, tokens
+    from webui.pages.common import page_count, page_url
 
-    for module in (auth, home):
+    for module in (auth, home, tokens, admin):
         app.register_blueprint(module.bp)
+
+    # Flask-Login flashes this when a signed-out visitor opens a page; str() renders it in the visitor's language
+    # at that moment (the session cookie cannot hold a lazy string).
+    login_manager.login_message = _l("Please sign in to open this page.")
+    login_manager.login_message_category = "info"
+    login_manager.localize_callback = str
+
+    for name in ("kind_label", "grade_label", "role_label", "group_label", "action_label", "object_type_label"):
+        app.add_template_filter(getattr(labels, name), name)
+    app.add_template_global(page_url, "page_url")
+    app.add_template_global(page_count, "page_count")
 
     @app.before_request
     def _set_actor() -> None:

@@ -27,6 +27,8 @@ class LoginForm(FlaskForm):
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """Show the sign-in form and sign the user in."""
+    if g.actor is not None and request.method == "GET":
+        return redirect(url_for("home_pages.home"))
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
@@ -66,7 +68,7 @@ def _safe_next(target: str | None) -> str | None:
 def logout():
     """Sign out."""
     logout_user()
-    flash(_("You have signed out."))
+    flash(_("You have signed out."), "success")
     return redirect(url_for("auth_pages.login"))
 
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from core.accounts import get_organisation
+from core.accounts import get_organisation, get_user
 from core.audit import list_audit
 from core.roles import UserGroup
 from procurement.catalogue import list_products
 from webui.db import get_db
+from webui.pages.common import page_number
 
 bp = Blueprint("home_pages", __name__)
+
+ACTIVITY_SHOWN = 10
+CATALOGUE_PER_PAGE = 25
 
 
 @bp.route("/")
@@ -27,7 +31,7 @@ def home():
 @bp.route("/home/<group>")
 @login_required
 def group_home(group: str):
-    """Show a group's home page: organisation, roles, recent activity."""
+    """Show a group's home page: the organisation's profile, the user's roles, the organisation's recent activity."""
     try:
         wanted = UserGroup(group)
     except ValueError:
@@ -36,15 +40,23 @@ def group_home(group: str):
         abort(403)
     session = get_db()
     org = get_organisation(session, org_id=g.actor.org_id, actor=g.actor)
-    activity = list_audit(session, actor=g.actor, org_id=g.actor.org_id, per_page=10)
-    return render_template(f"pages/home_{wanted.value}.html", group=wanted, organisation=org, activity=activity)
+    parent = get_organisation(session, org_id=org.parent_id, actor=g.actor) if org.parent_id else None
+    activity = list_audit(session, actor=g.actor, org_id=g.actor.org_id, per_page=ACTIVITY_SHOWN)
+    return render_template(
+        f"pages/home_{wanted.value}.html",
+        group=wanted,
+        user=get_user(session, user_id=g.actor.user_id, actor=g.actor),
+        organisation=org,
+        parent=parent,
+        roles=sorted(g.actor.roles),
+        activity=activity,
+    )
 
 
 @bp.route("/catalogue")
 @login_required
 def catalogue():
-    """Browse the product catalogue."""
-    page = request.args.get("page", 1, type=int)
-    q = request.args.get("q") or None
-    products = list_products(get_db(), actor=g.actor, q=q, page=page, per_page=25)
+    """Browse the product catalogue, searching generic names."""
+    q = (request.args.get("q") or "").strip() or None
+    products = list_products(get_db(), actor=g.actor, q=q, page=page_number(), per_page=CATALOGUE_PER_PAGE)
     return render_template("pages/catalogue.html", products=products, q=q or "")

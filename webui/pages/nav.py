@@ -7,17 +7,34 @@ from dataclasses import dataclass
 from flask_babel import lazy_gettext as _l
 
 from core.actor import Actor
+from core.roles import Role
 
 
 @dataclass(frozen=True)
 class NavItem:
     endpoint: str
     label: object
+    # Endpoints that count as "this section" for highlighting (a home link is current on every group's home).
+    also: tuple[str, ...] = ()
+
+    def is_current(self, endpoint: str | None) -> bool:
+        """Return whether the page being shown belongs to this entry."""
+        return endpoint == self.endpoint or endpoint in self.also
 
 
 def navigation(actor: Actor | None) -> list[NavItem]:
     """Return the navigation entries for an actor (empty when signed out)."""
     if actor is None:
         return []
-    items = [NavItem("home_pages.home", _l("Home")), NavItem("home_pages.catalogue", _l("Catalogue"))]
+    items = [
+        NavItem("home_pages.home", _l("Home"), also=("home_pages.group_home",)),
+        NavItem("home_pages.catalogue", _l("Catalogue")),
+    ]
+    if actor.has(Role.ADMIN):
+        items += [
+            NavItem("admin_pages.audit", _l("Audit trail")),
+            NavItem("admin_pages.organisations", _l("Organisations"), also=("admin_pages.new_organisation",)),
+            NavItem("admin_pages.users", _l("Users"), also=("admin_pages.new_user",)),
+        ]
+    items.append(NavItem("tokens_pages.tokens", _l("API tokens"), also=("tokens_pages.create_token",)))
     return items
