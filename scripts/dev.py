@@ -51,7 +51,8 @@ def serve() -> int:
     print("\nYaolian is running at http://127.0.0.1:8000  (Ctrl+C stops it)\n", flush=True)
     os.chdir(ROOT)
     args = [str(BIN / "gunicorn"), "--bind", "127.0.0.1:8000", "--workers", "2", "--no-control-socket"]
-    os.execv(args[0], [*args, "--access-logfile", "-", "wsgi:app"])
+    access = '%(h)s "%(r)s" %(s)s %(b)sB %(M)sms request_id=%({x-request-id}o)s'
+    os.execv(args[0], [*args, "--access-logfile", "-", "--access-logformat", access, "wsgi:app"])
 
 
 def test(pytest_args: list[str]) -> int:

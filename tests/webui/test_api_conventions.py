@@ -1,5 +1,6 @@
 """One error body, request ids, pagination, and the answers bad input gets."""
 
+import io
 import json
 
 import pytest
@@ -201,3 +202,18 @@ def test_state_changes_leave_audit_records_with_request_ids(api, db, factory):
     record = db.exec(sa.select(AuditRecord).where(AuditRecord.action == "user.created")).scalars().one()
     assert record.actor_user_id == admin.id and record.request_id == "req-create-user-1"
     assert record.object_id == str(response.json["id"])
+
+
+def test_log_lines_carry_the_request_id(app, client):
+    stream = io.StringIO()
+    app.logger.handlers[0].setStream(stream)
+
+    @app.get("/api/v1/_log")
+    def log_something():
+        app.logger.warning("supplier report late")
+        return {}
+
+    log_something._yaolian_public = True
+    response = client.get("/api/v1/_log", headers={"X-Request-ID": "trace-me-12345"})
+    assert response.status_code == 200
+    assert "[trace-me-12345] webui: supplier report late" in stream.getvalue()
