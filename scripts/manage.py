@@ -8,6 +8,7 @@ import sys
 import sqlalchemy as sa
 
 from core.db import make_engine, new_session
+from core.errors import DomainError
 from core.models import Organisation
 from core.schema import upgrade
 from webui.config import load_config
@@ -32,7 +33,11 @@ def cmd_load_demo(args: argparse.Namespace) -> int:
         if args.if_empty and session.exec(sa.select(sa.func.count()).select_from(Organisation)).one()[0]:
             print("database already has data; demo data not loaded")
             return 0
-        summary = load_demo(session)
+        try:
+            summary = load_demo(session)
+        except DomainError as exc:
+            print(f"demo data not loaded: {exc.message}", file=sys.stderr)
+            return 1
         session.commit()
     print(summary)
     return 0

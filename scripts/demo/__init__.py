@@ -1,0 +1,1 @@
+"""Data tables of the Fujian demo world: organisations, users and the drug catalogue."""

@@ -1,0 +1,156 @@
+import functools
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from stdnum import ean
+from stdnum.cn import uscc as uscc_std
+
+import core.accounts
+from core.accounts import LoginPolicy, authenticate, user_roles
+from core.db import utcnow
+from core.errors import DomainError
+from core.models import AuditRecord, Organisation, User, UserRole
+from core.passwords import check_password_policy
+from core.roles import OrgKind, Role
+from procurement.catalogue import Product
+from scripts.demo_data import DEFAULT_DEMO_PASSWORD, DEMO_USERS, demo_password, load_demo
+
+ROOT = Path(__file__).resolve().parents[2]
+CITIES = {"3501": "Fuzhou", "3502": "Xiamen", "3504": "Sanming"}
+# Unified social credit code: government organ 11, public institution (事业单位) 12, enterprise 91.
+PREFIXES = {
+    OrgKind.INSURANCE_BUREAU: "11",
+    OrgKind.PROCUREMENT_OFFICE: "12",
+    OrgKind.HOSPITAL: "12",
+    OrgKind.MANUFACTURER: "91",
+    OrgKind.DISTRIBUTOR: "91",
+}
+
+
+@pytest.fixture
+def loaded(db, monkeypatch):
+    """Load the demo world into the test's database, hashing the shared password once to stay fast."""
+    # The command-line test below loads with a hash per user, as create_user does outside tests.
+    monkeypatch.setattr(core.accounts, "hash_password", functools.cache(core.accounts.hash_password))
+    return load_demo(db)
+
+
+def _all(db, model):
+    return db.exec(sa.select(model)).scalars().all()
+
+
+def test_loads_the_promised_world(db, loaded):
+    orgs = _all(db, Organisation)
+    by_kind = {kind: [o for o in orgs if o.kind == kind] for kind in OrgKind}
+    hospitals = by_kind[OrgKind.HOSPITAL]
+    assert len(hospitals) >= 6
+    assert {CITIES.get(h.region_code[:4]) for h in hospitals} == set(CITIES.values())
+    assert len({h.hospital_grade for h in hospitals}) >= 3
+    assert len(by_kind[OrgKind.MANUFACTURER]) == 3
+    assert len(by_kind[OrgKind.DISTRIBUTOR]) == 2
+    assert [o.name for o in by_kind[OrgKind.INSURANCE_BUREAU]] == ["福建省医疗保障局"]
+    assert {"福建省药械联合采购中心", "三明采购联盟办公室"} <= {o.name for o in by_kind[OrgKind.PROCUREMENT_OFFICE]}
+
+    products = _all(db, Product)
+    assert len(products) >= 30
+    assert {p.manufacturer_id for p in products} == {o.id for o in by_kind[OrgKind.MANUFACTURER]}
+    assert sum(p.gqce_passed for p in products) > len(products) * 0.8
+
+    held = set(db.exec(sa.select(UserRole.role)).scalars().all())
+    assert held == {role.value for role in Role}
+    assert len(_all(db, User)) == len(DEMO_USERS)
+    assert f"{len(orgs)} organisations" in loaded and f"{len(products)} products" in loaded
+
+
+def test_every_code_is_well_formed_and_unique(db, loaded):
+    for org in _all(db, Organisation):
+        assert uscc_std.is_valid(org.uscc), org.name
+        assert org.uscc[2:8] == org.region_code
+        assert org.uscc[:2] == PREFIXES[OrgKind(org.kind)], org.name
+    products = _all(db, Product)
+    for p in products:
+        assert len(p.gtin) == 14 and p.gtin.startswith("069") and ean.is_valid(p.gtin), p.gtin
+        assert re.fullmatch(r"X[A-Z]\d{2}[A-Z]{2}[A-Z]\d{3}[A-Z]\d{3}\d{9}", p.insurance_code), p.insurance_code
+        assert re.fullmatch(r"\d{7}", p.trace_product_id)
+        assert re.fullmatch(r"国药准字H\d{8}", p.approval_number)
+    for field in ("insurance_code", "trace_product_id", "gtin", "approval_number"):
+        values = [getattr(p, field) for p in products]
+        assert len(set(values)) == len(values), field
+
+
+def test_member_hospital_belongs_to_the_general_hospital(db, loaded):
+    members = db.exec(sa.select(Organisation).where(Organisation.parent_id.is_not(None))).scalars().all()
+    assert members, "the demo needs a medical community member unit"
+    for member in members:
+        parent = db.get(Organisation, member.parent_id)
+        assert parent.name == "三明市第一医院" and parent.kind == OrgKind.HOSPITAL
+        assert member.hospital_grade in ("1A", "2A")
+
+
+def test_audit_records_every_organisation_user_and_product_batch(db, loaded):
+    def count(action):
+        return db.exec(sa.select(sa.func.count()).where(AuditRecord.action == action)).one()[0]
+
+    assert count("organisation.created") == len(_all(db, Organisation))
+    assert count("user.created") == len(DEMO_USERS)
+    batches = db.exec(sa.select(AuditRecord).where(AuditRecord.action == "product.batch_created")).scalars().all()
+    assert len(batches) == 3
+    assert sum(b.details["count"] for b in batches) == len(_all(db, Product))
+    assert {b.actor_name for b in batches} == {"system:demo"}
+
+
+def test_a_second_load_is_refused(db, loaded):
+    with pytest.raises(DomainError, match="empty database") as refused:
+        load_demo(db)
+    assert refused.value.kind == "conflict"
+
+
+def test_every_demo_user_can_sign_in(db, loaded):
+    now = utcnow()
+    for demo in DEMO_USERS:
+        user = authenticate(
+            db, username=demo.username, password=demo_password(demo.username), ip="127.0.0.1",
+            policy=LoginPolicy(), now=now,
+        )  # fmt: skip
+        assert user.display_name == demo.display_name
+        assert db.get(Organisation, user.organisation_id).name == demo.org_name
+        assert user_roles(db, user.id) == frozenset(demo.roles)
+
+
+def test_demo_password_meets_the_policy_and_follows_the_environment(monkeypatch):
+    monkeypatch.delenv("YAOLIAN_DEMO_PASSWORD", raising=False)
+    for demo in DEMO_USERS:
+        assert demo_password(demo.username) == DEFAULT_DEMO_PASSWORD
+        check_password_policy(DEFAULT_DEMO_PASSWORD, username=demo.username)
+        assert demo.role_label and demo.roles
+    monkeypatch.setenv("YAOLIAN_DEMO_PASSWORD", "another-long-password")
+    assert demo_password("admin") == "another-long-password"
+    assert len({d.username for d in DEMO_USERS}) == len(DEMO_USERS)
+
+
+def test_manage_commands_load_once_and_print_every_login(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YAOLIAN_")}
+    env |= {
+        "YAOLIAN_ENV": "development",
+        "YAOLIAN_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}",
+        "YAOLIAN_INSTANCE_PATH": str(tmp_path / "instance"),
+    }
+
+    def manage(*args):
+        done = subprocess.run(
+            [sys.executable, "-m", "scripts.manage", *args], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    manage("migrate")
+    assert "demo world loaded" in manage("load-demo", "--if-empty")
+    assert "already has data" in manage("load-demo", "--if-empty")
+    logins = manage("demo-logins")
+    for demo in DEMO_USERS:
+        assert re.search(rf"^\s+{re.escape(demo.username)}\s+{DEFAULT_DEMO_PASSWORD}\s", logins, re.M), demo.username
