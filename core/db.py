@@ -62,7 +62,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # IMMEDIATE takes the write lock up front: with several processes, a deferred transaction that reads and
+        # then writes fails at once (SQLITE_BUSY) when another wrote meanwhile; this one waits its turn instead.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def new_session(engine: Engine | sa.Connection, **kwargs: Any) -> Session:

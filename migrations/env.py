@@ -8,8 +8,10 @@ from logging.config import fileConfig
 from alembic import context
 from sqlmodel import SQLModel
 
-import core.models  # noqa: F401  (register tables)
+import core.alerts
+import core.models  # noqa: F401
 import procurement.catalogue  # noqa: F401
+import trace.models  # noqa: F401
 from core.db import make_engine
 
 config = context.config

@@ -5,8 +5,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
+import core.alerts  # noqa: F401
 import core.models  # noqa: F401
 import procurement.catalogue  # noqa: F401
+import trace.models  # noqa: F401
 from core.db import make_engine
 from core.schema import alembic_config, upgrade
 

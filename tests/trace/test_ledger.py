@@ -1,0 +1,171 @@
+"""The ledger: signed checkpoints, proofs from stored hashes, export, and the stand-alone verifier's tamper checks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from core.db import utcnow
+from tests.trace.conftest import cn20
+from trace import ledger, merkle
+from trace.models import EventType
+from trace.transitions import EventIn
+from trace.verify import verify_export
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture
+def filled(chain, key):
+    """Twelve entries over three packs, with checkpoints at 5 and 12."""
+    codes = [cn20(chain.pack.product_id) for _ in range(3)]
+    chain.ok("maker", *[EventIn(EventType.COMMISSION, c) for c in codes])
+    chain.ok("maker", EventIn(EventType.SHIP, codes[0], to_org_id=chain.distributor.id))
+    chain.ok("maker", EventIn(EventType.SHIP, codes[1], to_org_id=chain.distributor.id))
+    first = ledger.sign_checkpoint(chain.db, key=key, now=utcnow())
+    chain.ok("distributor", EventIn(EventType.RECEIVE, codes[0]), EventIn(EventType.RECEIVE, codes[1]))
+    chain.ok("distributor", *[EventIn(EventType.SHIP, c, to_org_id=chain.hospital.id) for c in codes[:2]])
+    chain.ok("hospital", *[EventIn(EventType.RECEIVE, c) for c in codes[:2]])
+    chain.ok("hospital", EventIn(EventType.DISPENSE, codes[0]))
+    second = ledger.sign_checkpoint(chain.db, key=key, now=utcnow())
+    assert (first.tree_size, second.tree_size) == (5, 12)
+    return chain, first, second
+
+
+def test_checkpoints_are_signed_tree_heads(filled, key):
+    chain, first, second = filled
+    message = ledger.checkpoint_message(second.tree_size, second.root, second.signed_at)
+    key.public_key().verify(second.signature, message)
+    assert ledger.sign_checkpoint(chain.db, key=key, now=utcnow()) is second  # same size: not re-signed
+    entries = [bytes(e.entry) for e in ledger.entries(chain.db, start=0, end=12)]
+    assert second.root == merkle.root(entries) and first.root == merkle.root(entries[:5])
+
+
+def test_proofs_from_stored_hashes_verify(filled):
+    chain, first, second = filled
+    entries = ledger.entries(chain.db, start=0, end=12)
+    for e in entries:
+        proof = ledger.inclusion_proof(chain.db, index=e.idx, tree_size=12)
+        assert merkle.verify_inclusion(bytes(e.entry), e.idx, 12, proof, second.root)
+    proof = ledger.consistency_proof(chain.db, first=5, second=12)
+    assert merkle.verify_consistency(5, 12, first.root, second.root, proof)
+
+
+def test_entries_chain_each_item_and_hold_their_position(filled):
+    chain, _, _ = filled
+    by_item: dict[str, str | None] = {}
+    for e in ledger.entries(chain.db, start=0, end=12):
+        body = json.loads(bytes(e.entry))
+        assert body["idx"] == e.idx and body["v"] == 1
+        assert body["prev"] == by_item.get(body["item"])
+        by_item[body["item"]] = bytes(e.leaf_hash).hex()
+        assert body["org"] and "patient" not in json.dumps(body)
+
+
+def test_bad_ranges_are_refused(filled):
+    chain, _, _ = filled
+    from core.errors import DomainError
+
+    with pytest.raises(DomainError):
+        ledger.inclusion_proof(chain.db, index=12, tree_size=12)
+    with pytest.raises(DomainError):
+        ledger.consistency_proof(chain.db, first=0, second=12)
+    with pytest.raises(DomainError):
+        ledger.inclusion_proof(chain.db, index=0, tree_size=13)
+
+
+@pytest.fixture
+def exported(filled, key, tmp_path):
+    chain, _, _ = filled
+    ledger.export(chain.db, tmp_path / "export", key=key)
+    return tmp_path / "export"
+
+
+def test_an_untouched_export_verifies(exported):
+    report = verify_export(exported)
+    assert report.ok, report.problems
+    assert (report.entries, report.checkpoints) == (12, 2)
+
+
+def test_the_cli_verifier_needs_only_the_export(exported, tmp_path):
+    alone = tmp_path / "alone"
+    shutil.copytree(exported, alone)
+    run = subprocess.run([sys.executable, "-m", "trace.verify", str(alone)], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0 and "VERIFIED" in run.stdout
+
+
+def _lines(folder: Path) -> list[str]:
+    return (folder / "entries.jsonl").read_text().splitlines()
+
+
+def _write(folder: Path, lines: list[str]) -> None:
+    (folder / "entries.jsonl").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("victim", range(12))
+def test_altering_any_entry_is_named(exported, victim):
+    lines = _lines(exported)
+    line = json.loads(lines[victim])
+    line["entry"] = line["entry"].replace('"type":"', '"type":"x')
+    lines[victim] = json.dumps(line, ensure_ascii=False)
+    _write(exported, lines)
+    report = verify_export(exported)
+    assert not report.ok and report.first_bad_entry == victim
+
+
+@pytest.mark.parametrize("victim", range(12))
+def test_altering_an_entry_and_its_recorded_hash_is_caught_by_the_signed_roots(exported, victim):
+    lines = _lines(exported)
+    line = json.loads(lines[victim])
+    line["entry"] = line["entry"].replace('"type":"', '"type":"x')
+    line["leaf_hash"] = merkle.leaf_hash(line["entry"].encode()).hex()
+    lines[victim] = json.dumps(line, ensure_ascii=False)
+    _write(exported, lines)
+    report = verify_export(exported)
+    assert not report.ok
+    assert any("differs from the signed root" in p or "chain" in p for p in report.problems)
+
+
+@pytest.mark.parametrize("victim", range(12))
+def test_deleting_any_entry_is_named(exported, victim):
+    lines = _lines(exported)
+    del lines[victim]
+    _write(exported, lines)
+    report = verify_export(exported)
+    assert not report.ok and report.first_bad_entry == victim
+
+
+@pytest.mark.parametrize("victim", range(11))
+def test_reordering_any_two_neighbours_is_named(exported, victim):
+    lines = _lines(exported)
+    lines[victim], lines[victim + 1] = lines[victim + 1], lines[victim]
+    _write(exported, lines)
+    report = verify_export(exported)
+    assert not report.ok and report.first_bad_entry == victim
+
+
+def test_inserting_an_entry_is_named(exported):
+    lines = _lines(exported)
+    lines.insert(4, lines[2])
+    _write(exported, lines)
+    report = verify_export(exported)
+    assert not report.ok and report.first_bad_entry == 4
+
+
+def test_a_forged_checkpoint_signature_is_caught(exported):
+    checkpoints = json.loads((exported / "checkpoints.json").read_text())
+    checkpoints[0]["root"] = "00" * 32
+    (exported / "checkpoints.json").write_text(json.dumps(checkpoints))
+    report = verify_export(exported)
+    assert not report.ok and any("signature" in p for p in report.problems)

@@ -1,0 +1,171 @@
+"""The packs, trade items and organisations one capture batch touches, loaded once and kept in memory."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from core.models import Organisation
+from trace.codes import InvalidCode, TraceCode, parse
+from trace.items import code_key
+from trace.models import EventType, Item, ItemStatus, TraceEvent, TradeItem
+from trace.transitions import Effect, EventIn, PastDispense, Refused
+
+CHUNK = 500  # keeps IN (...) lists within every backend's parameter limits
+
+
+def _chunks(values: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class BatchState:
+    def __init__(self, session: Session, *, org_id: int, now: dt.datetime) -> None:
+        self.session = session
+        self.org_id = org_id
+        self.now = now
+        self.items: dict[str, Item] = {}
+        self.by_id: dict[int, Item] = {}
+        self.trade_items: dict[int, TradeItem] = {}
+        self.events: Sequence[EventIn] = ()
+        self._usccs: dict[int, str] = {}
+        self._new: list[Item] = []
+
+    # ------------------------------------------------------------ loading
+
+    def preload(self, events: Sequence[EventIn]) -> None:
+        """Load every pack the batch names, their cases' contents, and the trade items involved."""
+        self.events = events
+        codes: dict[str, TraceCode] = {}
+        for event in events:
+            for text in (event.code, *event.children):
+                try:
+                    code = parse(text)
+                except InvalidCode:
+                    continue
+                codes[code_key(code)] = code
+        self._load(sa.select(Item).where(Item.code_key.in_(chunk)) for chunk in _chunks(list(codes)))
+        frontier = [i.id for i in self.items.values()]
+        for _level in range(3):  # cases hold at most two levels below them (rulebook 5.4.1)
+            if not frontier:
+                break
+            before = set(self.by_id)
+            self._load(sa.select(Item).where(Item.parent_id.in_(chunk)) for chunk in _chunks(frontier))
+            frontier = [i for i in self.by_id if i not in before]
+        needed_ids = {i.trade_item_id for i in self.items.values()}
+        self._load_trade_items(sa.select(TradeItem).where(TradeItem.id.in_(c)) for c in _chunks(list(needed_ids)))
+        product_ids = sorted({c.product_id for c in codes.values() if c.kind == "cn20"})
+        gtins = sorted({c.gtin for c in codes.values() if c.kind == "gs1"})
+        self._load_trade_items(sa.select(TradeItem).where(TradeItem.product_id.in_(c)) for c in _chunks(product_ids))
+        self._load_trade_items(sa.select(TradeItem).where(TradeItem.gtin.in_(c)) for c in _chunks(gtins))
+
+    def _load(self, statements) -> None:
+        for stmt in statements:
+            for item in self.session.exec(stmt).scalars():
+                self.items[item.code_key] = item
+                self.by_id[item.id] = item
+
+    def _load_trade_items(self, statements) -> None:
+        for stmt in statements:
+            for trade in self.session.exec(stmt).scalars():
+                self.trade_items[trade.id] = trade
+
+    # ------------------------------------------------------------ look-ups
+
+    def item(self, key: str) -> Item | None:
+        return self.items.get(key)
+
+    def required_item(self, text: str) -> Item:
+        try:
+            code = parse(text)
+        except InvalidCode as exc:
+            raise Refused(f"{text!r}: {exc}", "invalid_trace_code") from exc
+        found = self.items.get(code_key(code))
+        if found is None:
+            raise Refused(f"{code.key} has not been commissioned", "unknown_code")
+        return found
+
+    def parent_key(self, item: Item) -> str | None:
+        if item.parent_id is None:
+            return None
+        parent = self.by_id.get(item.parent_id) or self.session.get(Item, item.parent_id)
+        return parent.code_key
+
+    def children_of(self, item: Item) -> list[Item]:
+        if item.id is None or self.trade_items[item.trade_item_id].level == 1:
+            return []  # a sales unit holds nothing
+        return [i for i in self.items.values() if i.parent_id == item.id]
+
+    def dispenses_of(self, item: Item) -> list[PastDispense]:
+        """Return the pack's dispensings still in force (undone ones removed), oldest first."""
+        if item.id is None:
+            return []
+        stmt = (
+            sa.select(TraceEvent)
+            .where(TraceEvent.item_id == item.id, TraceEvent.type.in_(("dispense", "undo")))
+            .order_by(TraceEvent.id)
+        )
+        out: list[PastDispense] = []
+        for event in self.session.exec(stmt).scalars():
+            if event.type == "undo":
+                out = [d for d in out if d.event_id != event.details.get("undone_event_id")]
+            else:
+                out.append(PastDispense(event.id, event.org_id, event.at, event.patient_ref, event.quantity))
+        return out
+
+    def uscc_of(self, org_id: int) -> str:
+        if org_id not in self._usccs:
+            self._usccs[org_id] = self.session.get(Organisation, org_id).uscc
+        return self._usccs[org_id]
+
+    # ------------------------------------------------------------ changes
+
+    def commission(self, code: TraceCode, event: EventIn, when: dt.datetime) -> Effect:
+        """Create a pack for a registered trade item of which the organisation is the holder."""
+        key = code_key(code)
+        if key in self.items:
+            raise Refused(f"{code.key} is already commissioned: one item, one code", "code_exists")
+        trade = self._trade_item_for(code)
+        if trade is None:
+            raise Refused(f"{code.gtin or code.product_id} is not a registered product", "unregistered_product")
+        if trade.holder_org_id != self.org_id:
+            raise Refused("only the product's marketing authorisation holder commissions its codes", "not_holder")
+        if code.kind == "gs1" and event.batch and code.batch and event.batch != code.batch:
+            raise Refused("the batch given differs from the batch in the code", "batch_mismatch")
+        item = Item(
+            code_key=key,
+            code_text=code.human(),
+            trade_item_id=trade.id,
+            serial=code.serial,
+            batch=code.batch or event.batch,
+            expiry=code.expiry or event.expiry,
+            custodian_org_id=self.org_id,
+            status=ItemStatus.ACTIVE.value,
+            commissioned_at=when,
+        )
+        self.session.add(item)
+        self.items[key] = item
+        self._new.append(item)
+        return Effect(item, EventType.COMMISSION)
+
+    def _trade_item_for(self, code: TraceCode) -> TradeItem | None:
+        for trade in self.trade_items.values():
+            if (code.kind == "cn20" and trade.product_id == code.product_id) or (
+                code.kind == "gs1" and trade.gtin == code.gtin
+            ):
+                return trade
+        return None
+
+    def ensure_id(self, item: Item) -> None:
+        if item.id is None:
+            self.flush_new_items()
+
+    def flush_new_items(self) -> None:
+        if self._new:
+            self.session.flush()
+            for item in self._new:
+                self.by_id[item.id] = item
+            self._new.clear()

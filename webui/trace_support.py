@@ -1,0 +1,34 @@
+"""Glue between HTTP and the traceability core: the platform key, request digests, pseudonyms on arrival."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import current_app
+
+from core.pseudonym import pseudonymise
+from trace.canonical import canonical_bytes
+from trace.signing import load_or_create_private_key
+
+_KEY = "yaolian.platform_key"
+
+
+def platform_key() -> Ed25519PrivateKey:
+    """Return the platform's Ed25519 checkpoint key (created in the instance folder on first use)."""
+    key = current_app.extensions.get(_KEY)
+    if key is None:
+        key = current_app.extensions[_KEY] = load_or_create_private_key(current_app.config["SIGNING_KEY_PATH"])
+    return key
+
+
+def signed_message(raw: dict[str, Any]) -> bytes:
+    """Return the canonical bytes a batch signature covers: the request body without its ``signature``."""
+    return canonical_bytes({k: v for k, v in raw.items() if k != "signature"})
+
+
+def patient_pseudonym(identifier: str | None) -> str | None:
+    """Pseudonymise a patient identifier the moment it arrives; the clear value is never stored."""
+    if identifier is None:
+        return None
+    return pseudonymise(current_app.config["PSEUDONYM_KEY"], identifier)
