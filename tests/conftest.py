@@ -132,7 +132,7 @@ def db(connection) -> Iterator[Session]:
 
 
 @pytest.fixture
-def app(connection, engine):
+def app(connection, engine, tmp_path):
     """The application, whose request sessions join the test's rolled-back transaction."""
     from webui import create_app
 
@@ -140,6 +140,8 @@ def app(connection, engine):
         {
             "YAOLIAN_ENV": "test",
             "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "SIGNING_KEY_PATH": str(tmp_path / "instance" / "ledger-signing-key.pem"),
             "DATABASE_URL": engine.url.render_as_string(hide_password=False),
             "SESSION_FACTORY": lambda: _savepoint_session(connection),
         }

@@ -104,7 +104,7 @@ def capture(
         created_at=now,
     )
     savepoint = session.begin_nested()
-    state = BatchState(session, org_id=org.id, now=now)
+    state = BatchState(session, org_id=org.id, now=now, lock=True)
     outcome = _apply(state, batch.events, org.id, params, now)
     if outcome.refusals:
         savepoint.rollback()

@@ -23,8 +23,9 @@ def _chunks(values: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
 
 
 class BatchState:
-    def __init__(self, session: Session, *, org_id: int, now: dt.datetime) -> None:
+    def __init__(self, session: Session, *, org_id: int, now: dt.datetime, lock: bool = False) -> None:
         self.session = session
+        self.lock = lock  # capture locks the packs it reads (FOR UPDATE on PostgreSQL) so checks and writes agree
         self.org_id = org_id
         self.now = now
         self.items: dict[str, Item] = {}
@@ -47,13 +48,13 @@ class BatchState:
                 except InvalidCode:
                     continue
                 codes[code_key(code)] = code
-        self._load(sa.select(Item).where(Item.code_key.in_(chunk)) for chunk in _chunks(list(codes)))
+        self._load(self._items_stmt(Item.code_key.in_(chunk)) for chunk in _chunks(sorted(codes)))
         frontier = [i.id for i in self.items.values()]
         for _level in range(3):  # cases hold at most two levels below them (rulebook 5.4.1)
             if not frontier:
                 break
             before = set(self.by_id)
-            self._load(sa.select(Item).where(Item.parent_id.in_(chunk)) for chunk in _chunks(frontier))
+            self._load(self._items_stmt(Item.parent_id.in_(chunk)) for chunk in _chunks(frontier))
             frontier = [i for i in self.by_id if i not in before]
         needed_ids = {i.trade_item_id for i in self.items.values()}
         self._load_trade_items(sa.select(TradeItem).where(TradeItem.id.in_(c)) for c in _chunks(list(needed_ids)))
@@ -61,6 +62,10 @@ class BatchState:
         gtins = sorted({c.gtin for c in codes.values() if c.kind == "gs1"})
         self._load_trade_items(sa.select(TradeItem).where(TradeItem.product_id.in_(c)) for c in _chunks(product_ids))
         self._load_trade_items(sa.select(TradeItem).where(TradeItem.gtin.in_(c)) for c in _chunks(gtins))
+
+    def _items_stmt(self, condition) -> sa.Select:
+        stmt = sa.select(Item).where(condition).order_by(Item.code_key)
+        return stmt.with_for_update() if self.lock else stmt
 
     def _load(self, statements) -> None:
         for stmt in statements:

@@ -23,6 +23,7 @@ from core.models import ApiToken
 from core.roles import ROLE_ORG_KINDS, OrgKind, Role
 from procurement.catalogue import Product
 from tests.factories import DEFAULT_ROLES, PASSWORD, make_uscc
+from tests.webui.matrix_trace import trace_rows
 
 ROLES = list(Role)
 SCOPES = ("own", "foreign")
@@ -48,6 +49,7 @@ class World:
     stranger: object
     factory: object
     product: object
+    role: Role | None = None
 
     def org(self, scope: str):
         return self.own_org if scope == "own" else self.foreign_org
@@ -164,6 +166,9 @@ MATRIX: list[Row] = [
 ]
 
 
+MATRIX += trace_rows(Row)
+
+
 @pytest.fixture
 def world_for(factory, db):
     def build(role: Role) -> World:
@@ -173,7 +178,7 @@ def world_for(factory, db):
         caller = factory.user(own, roles=(role,))
         colleague = factory.user(own)
         stranger = factory.user(foreign)
-        world = World(caller, own, foreign, colleague, stranger, factory, _product(factory, db))
+        world = World(caller, own, foreign, colleague, stranger, factory, _product(factory, db), role)
         ids = {"own": _token_id(factory, caller), "foreign": _token_id(factory, stranger)}
         world.token_id = ids.__getitem__  # type: ignore[attr-defined]
         return world
