@@ -1,4 +1,4 @@
-"""Operational commands: ``python -m scripts.manage migrate | load-demo [--if-empty] | demo-logins``."""
+"""Operational commands: migrate, load-demo, demo-logins, ledger-checkpoint, ledger-export (see --help)."""
 
 from __future__ import annotations
 
@@ -55,6 +55,51 @@ def cmd_demo_logins(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _platform_key():
+    from trace.signing import load_or_create_private_key
+
+    return load_or_create_private_key(load_config()["SIGNING_KEY_PATH"])
+
+
+def cmd_ledger_checkpoint(args: argparse.Namespace) -> int:
+    """Sign the ledger's tree head now, or every N seconds (the schedule) until stopped."""
+    import time
+
+    from core.actor import Actor
+    from core.audit import record_audit
+    from core.db import utcnow
+    from trace import ledger
+
+    engine, key = make_engine(_database_url()), _platform_key()
+    rounds = 0
+    while True:
+        with new_session(engine) as session:
+            checkpoint = ledger.sign_checkpoint(session, key=key, now=utcnow())
+            record_audit(
+                session,
+                actor=Actor.system("ledger-checkpoint"),
+                action="ledger.checkpoint_signed",
+                object_type="checkpoint",
+                object_id=checkpoint.tree_size,
+            )
+            session.commit()
+            print(f"checkpoint: tree size {checkpoint.tree_size}, root {bytes(checkpoint.root).hex()}", flush=True)
+        rounds += 1
+        if not args.every or (args.rounds and rounds >= args.rounds):
+            return 0
+        time.sleep(args.every)
+
+
+def cmd_ledger_export(args: argparse.Namespace) -> int:
+    """Export the ledger for the stand-alone verifier (python -m trace.verify DIR)."""
+    from trace import ledger
+
+    with new_session(make_engine(_database_url())) as session:
+        counts = ledger.export(session, args.directory, key=_platform_key())
+    print(f"exported {counts['entries']} entries and {counts['checkpoints']} checkpoints to {args.directory}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.manage")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -63,6 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--if-empty", action="store_true", help="only when the database has no organisations")
     demo.set_defaults(func=cmd_load_demo)
     sub.add_parser("demo-logins", help="print the demo users and passwords").set_defaults(func=cmd_demo_logins)
+    checkpoint = sub.add_parser("ledger-checkpoint", help="sign the ledger's tree head (once, or on a schedule)")
+    checkpoint.add_argument("--every", type=int, default=0, help="repeat every N seconds")
+    checkpoint.add_argument("--rounds", type=int, default=0, help="stop after N rounds (0: run until stopped)")
+    checkpoint.set_defaults(func=cmd_ledger_checkpoint)
+    export = sub.add_parser("ledger-export", help="export entries, checkpoints and the public key")
+    export.add_argument("directory")
+    export.set_defaults(func=cmd_ledger_export)
     args = parser.parse_args(argv)
     return args.func(args)
 
