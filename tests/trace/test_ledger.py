@@ -169,3 +169,20 @@ def test_a_forged_checkpoint_signature_is_caught(exported):
     (exported / "checkpoints.json").write_text(json.dumps(checkpoints))
     report = verify_export(exported)
     assert not report.ok and any("signature" in p for p in report.problems)
+
+
+def test_an_items_history_is_proven_against_the_signed_head(filled, key):
+    from trace.item_proof import verify_item
+    from trace.models import LedgerEntry
+
+    chain, _, second = filled
+    first_entry = chain.db.get(LedgerEntry, 0)
+    item_key = first_entry.item_key
+    result = verify_item(chain.db, item_key=item_key, public_key=key.public_key())
+    assert result.verified and result.verified_entries == 6 and result.problems == []  # commission … dispense
+    first_entry.entry = bytes(first_entry.entry).replace(b'"type":"commission"', b'"type":"commissiox"')
+    chain.db.flush()
+    tampered = verify_item(chain.db, item_key=item_key, public_key=key.public_key())
+    assert not tampered.verified and "entry 0" in tampered.problems[0]
+    other = verify_item(chain.db, item_key=item_key, public_key=Ed25519PrivateKey.generate().public_key())
+    assert not other.verified and "signature" in other.problems[0]
