@@ -175,7 +175,7 @@ def test_an_items_history_is_proven_against_the_signed_head(filled, key):
     from trace.item_proof import verify_item
     from trace.models import LedgerEntry
 
-    chain, _, second = filled
+    chain, _, _ = filled
     first_entry = chain.db.get(LedgerEntry, 0)
     item_key = first_entry.item_key
     result = verify_item(chain.db, item_key=item_key, public_key=key.public_key())
