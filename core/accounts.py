@@ -304,36 +304,44 @@ def issue_token(
     return token, secret
 
 
-def actor_for_token(session: Session, *, secret: str, now: dt.datetime, request_id: str | None = None) -> Actor:
-    """Resolve a bearer secret to its actor in one indexed query, or refuse with the reason."""
-    rows = session.exec(
-        sa.select(
-            ApiToken.expires_at,
-            ApiToken.revoked_at,
-            User.id,
-            User.username,
-            User.is_active,
-            Organisation.id,
-            Organisation.kind,
-            Organisation.is_active,
-            UserRole.role,
-        )
-        .join(User, User.id == ApiToken.user_id)
-        .join(Organisation, Organisation.id == User.organisation_id)
-        .outerjoin(UserRole, UserRole.user_id == User.id)
-        .where(ApiToken.token_hash == _hash_secret(secret))
-    ).all()
+@dataclass(frozen=True)
+class Principal:
+    """Who a bearer token speaks for: the actor, and the user and organisation rows it was built from."""
+
+    actor: Actor
+    user: User
+    organisation: Organisation
+
+
+# Built once: constructing the statement costs more than running it on the hot path of every API request.
+_TOKEN_LOOKUP = (
+    sa.select(ApiToken.expires_at, ApiToken.revoked_at, User, Organisation, UserRole.role)
+    .join(User, User.id == ApiToken.user_id)
+    .join(Organisation, Organisation.id == User.organisation_id)
+    .outerjoin(UserRole, UserRole.user_id == User.id)
+    .where(ApiToken.token_hash == sa.bindparam("token_hash"))
+)
+
+
+def principal_for_token(session: Session, *, secret: str, now: dt.datetime, request_id: str | None = None) -> Principal:
+    """Resolve a bearer secret in one indexed query (token, user, organisation, roles), or refuse with the reason."""
+    rows = session.exec(_TOKEN_LOOKUP, params={"token_hash": _hash_secret(secret)}).all()
     if not rows:
         raise DomainError(UNAUTHENTICATED, "the bearer token is not valid", code="token_invalid")
-    expires_at, revoked_at, user_id, username, user_active, org_id, org_kind, org_active, _ = rows[0]
+    expires_at, revoked_at, user, org, _ = rows[0]
     if revoked_at is not None:
         raise DomainError(UNAUTHENTICATED, "the bearer token was revoked", code="token_revoked")
     if expires_at <= now:
         raise DomainError(UNAUTHENTICATED, "the bearer token has expired", code="token_expired")
-    if not (user_active and org_active):
+    if not (user.is_active and org.is_active):
         raise DomainError(UNAUTHENTICATED, "the account is disabled", code="account_disabled")
     roles = frozenset(Role(row[-1]) for row in rows if row[-1] is not None)
-    return Actor(user_id, username, org_id, OrgKind(org_kind), roles, request_id)
+    return Principal(Actor(user.id, user.username, org.id, OrgKind(org.kind), roles, request_id), user, org)
+
+
+def actor_for_token(session: Session, *, secret: str, now: dt.datetime, request_id: str | None = None) -> Actor:
+    """Resolve a bearer secret to its actor, or refuse with the reason."""
+    return principal_for_token(session, secret=secret, now=now, request_id=request_id).actor
 
 
 def list_tokens(session: Session, *, actor: Actor, page: int = 1, per_page: int = 50) -> Page[ApiToken]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, g, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user
 
 from core import accounts
@@ -16,6 +17,15 @@ from core.errors import UNAUTHENTICATED, DomainError
 from webui.db import get_db
 
 login_manager = LoginManager()
+
+
+class ApiAwareSessionInterface(SecureCookieSessionInterface):
+    """No cookie session for the API: it authenticates by bearer token only (and skips signing a cookie)."""
+
+    def open_session(self, app: Flask, request):  # type: ignore[override]
+        if request.path.startswith("/api/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 class SessionUser(UserMixin):
@@ -74,7 +84,9 @@ def authenticate_api_request() -> None:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise DomainError(UNAUTHENTICATED, "use 'Authorization: Bearer <token>'", code="token_invalid")
-        g.actor = accounts.actor_for_token(get_db(), secret=secret.strip(), now=utcnow(), request_id=g.request_id)
+        principal = accounts.principal_for_token(get_db(), secret=secret.strip(), now=utcnow(), request_id=g.request_id)
+        # Held for the whole request: the identity map keeps rows only while something references them.
+        g.actor, g.user, g.organisation = principal.actor, principal.user, principal.organisation
         return
     view = current_app.view_functions.get(request.endpoint or "")
     if view is not None and not getattr(view, "_yaolian_public", False):
@@ -90,6 +102,7 @@ def page_actor() -> Actor | None:
 
 def init_auth(app: Flask) -> None:
     """Set up Flask-Login for pages."""
+    app.session_interface = ApiAwareSessionInterface()
     login_manager.init_app(app)
     login_manager.login_view = "auth_pages.login"
     login_manager.session_protection = "strong"

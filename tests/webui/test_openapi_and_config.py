@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -33,7 +34,7 @@ def test_every_api_route_is_documented_with_the_error_body(app, client):
     documented = {(method.upper(), path) for path, ops in spec["paths"].items() for method in ops}
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/api/v1/"):
-            path = rule.rule.replace("<int:", "{").replace(">", "}")
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
             for method in rule.methods - {"HEAD", "OPTIONS"}:
                 assert (method, path) in documented
     assert set(spec["components"]["schemas"]["ErrorOut"]["properties"]) >= {"code", "status", "message", "errors"}

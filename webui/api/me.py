@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import marshmallow as ma
+from flask import g
 from flask_smorest import Blueprint
 
-from core.accounts import get_organisation, get_user
-from webui.api.common import actor, db
+from webui.api.common import actor
 from webui.api.schemas import OrganisationOut
 
 blp = Blueprint("me_api", __name__, description="The caller")
@@ -25,14 +25,12 @@ class MeOut(ma.Schema):
 @blp.response(200, MeOut)
 def me() -> dict:
     """Return the caller, its organisation and roles."""
-    who = actor()
-    session = db()
-    user = get_user(session, user_id=who.user_id, actor=who)
+    who, user = actor(), g.user  # the token look-up loaded the user and organisation already
     return {
         "id": user.id,
         "username": user.username,
         "display_name": user.display_name,
         "roles": sorted(role.value for role in who.roles),
         "groups": [group.value for group in who.groups],
-        "organisation": get_organisation(session, org_id=who.org_id, actor=who),
+        "organisation": g.organisation,
     }
