@@ -58,5 +58,8 @@ def group_home(group: str):
 def catalogue():
     """Browse the product catalogue, searching generic names."""
     q = (request.args.get("q") or "").strip() or None
-    products = list_products(get_db(), actor=g.actor, q=q, page=page_number(), per_page=CATALOGUE_PER_PAGE)
-    return render_template("pages/catalogue.html", products=products, q=q or "")
+    session = get_db()
+    products = list_products(session, actor=g.actor, q=q, page=page_number(), per_page=CATALOGUE_PER_PAGE)
+    maker_ids = {product.manufacturer_id for product in products.items}
+    makers = {mid: get_organisation(session, org_id=mid, actor=g.actor).name for mid in maker_ids}
+    return render_template("pages/catalogue.html", products=products, makers=makers, q=q or "")
