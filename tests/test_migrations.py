@@ -5,7 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import core.alerts  # noqa: F401
+import core.alerts
 import core.models  # noqa: F401
 import procurement.catalogue  # noqa: F401
 import trace.models  # noqa: F401

@@ -168,4 +168,10 @@ def trace_rows(Row):
             everyone,
         ),
         Row("GET", "/api/v1/ledger/public-key", ledger_request("/api/v1/ledger/public-key"), everyone),
+        Row(
+            "GET",
+            "/api/v1/trace/items/<path:code>/epcis",
+            lambda w, s: ("GET", item_request(w, s)[1] + "/epcis", None),
+            item_roles,
+        ),
     ]

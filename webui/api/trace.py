@@ -283,3 +283,27 @@ def list_keys(pagination_parameters) -> list:
 def revoke_key(key_id: int):
     """Revoke one of your organisation's signing keys."""
     return keys.revoke_key(db(), actor=actor(), key_id=key_id, now=utcnow())
+
+
+class EpcisDocumentOut(ma.Schema):
+    context = ma.fields.List(ma.fields.Raw(), data_key="@context")
+    type = ma.fields.String(metadata={"enum": ["EPCISDocument"]})
+    schema_version = ma.fields.String(data_key="schemaVersion")
+    creation_date = ma.fields.String(data_key="creationDate")
+    epcis_body = ma.fields.Dict(
+        data_key="epcisBody",
+        metadata={"description": "eventList: ObjectEvent and AggregationEvent with CBV 2.0 steps and dispositions"},
+    )
+
+
+@blp.route("/trace/items/<path:code>/epcis", methods=["GET"])
+@blp.response(200, EpcisDocumentOut, content_type="application/ld+json")
+def get_trace_item_epcis(code: str):
+    """Return a pack's history as a GS1 EPCIS 2.0 JSON-LD document (parties that held it; auditors)."""
+    from flask import jsonify  # local: this route was appended without touching the shared module head
+
+    from trace.epcis import export_item_epcis
+
+    response = jsonify(export_item_epcis(db(), code_text=code, actor=actor(), now=utcnow()))
+    response.mimetype = "application/ld+json"
+    return response
