@@ -7,6 +7,8 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -306,16 +308,36 @@ def issue_token(
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a bearer token speaks for: the actor, and the user and organisation rows it was built from."""
+    """Who a bearer token speaks for: the actor, and read-only views of its user and organisation rows."""
 
     actor: Actor
-    user: User
-    organisation: Organisation
+    user: Any
+    organisation: Any
 
 
-# Built once: constructing the statement costs more than running it on the hot path of every API request.
+_USER_COLUMNS = ("id", "username", "display_name", "email", "organisation_id", "is_active")
+_ORG_COLUMNS = (
+    "id",
+    "name",
+    "name_en",
+    "kind",
+    "uscc",
+    "region_code",
+    "region_name",
+    "hospital_grade",
+    "parent_id",
+    "is_active",
+)
+
+# Built once, and run through Core rather than the ORM: this is the hot path of every API request.
 _TOKEN_LOOKUP = (
-    sa.select(ApiToken.expires_at, ApiToken.revoked_at, User, Organisation, UserRole.role)
+    sa.select(
+        ApiToken.expires_at,
+        ApiToken.revoked_at,
+        *(getattr(User, c).label(f"u_{c}") for c in _USER_COLUMNS),
+        *(getattr(Organisation, c).label(f"o_{c}") for c in _ORG_COLUMNS),
+        UserRole.role,
+    )
     .join(User, User.id == ApiToken.user_id)
     .join(Organisation, Organisation.id == User.organisation_id)
     .outerjoin(UserRole, UserRole.user_id == User.id)
@@ -325,17 +347,21 @@ _TOKEN_LOOKUP = (
 
 def principal_for_token(session: Session, *, secret: str, now: dt.datetime, request_id: str | None = None) -> Principal:
     """Resolve a bearer secret in one indexed query (token, user, organisation, roles), or refuse with the reason."""
-    rows = session.exec(_TOKEN_LOOKUP, params={"token_hash": _hash_secret(secret)}).all()
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # Core execution does not autoflush: pending changes (a revocation) must count
+    rows = session.connection().execute(_TOKEN_LOOKUP, {"token_hash": _hash_secret(secret)}).all()
     if not rows:
         raise DomainError(UNAUTHENTICATED, "the bearer token is not valid", code="token_invalid")
-    expires_at, revoked_at, user, org, _ = rows[0]
-    if revoked_at is not None:
+    first = rows[0]
+    if first.revoked_at is not None:
         raise DomainError(UNAUTHENTICATED, "the bearer token was revoked", code="token_revoked")
-    if expires_at <= now:
+    if first.expires_at <= now:
         raise DomainError(UNAUTHENTICATED, "the bearer token has expired", code="token_expired")
-    if not (user.is_active and org.is_active):
+    if not (first.u_is_active and first.o_is_active):
         raise DomainError(UNAUTHENTICATED, "the account is disabled", code="account_disabled")
-    roles = frozenset(Role(row[-1]) for row in rows if row[-1] is not None)
+    user = SimpleNamespace(**{c: getattr(first, f"u_{c}") for c in _USER_COLUMNS})
+    org = SimpleNamespace(**{c: getattr(first, f"o_{c}") for c in _ORG_COLUMNS})
+    roles = frozenset(Role(row.role) for row in rows if row.role is not None)
     return Principal(Actor(user.id, user.username, org.id, OrgKind(org.kind), roles, request_id), user, org)
 
 

@@ -64,7 +64,7 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front: with several processes, a deferred transaction that reads and
         # then writes fails at once (SQLITE_BUSY) when another wrote meanwhile; this one waits its turn instead.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # straight to the driver: no statement events
 
 
 def new_session(engine: Engine | sa.Connection, **kwargs: Any) -> Session:

@@ -85,7 +85,6 @@ def authenticate_api_request() -> None:
         if scheme.lower() != "bearer" or not secret.strip():
             raise DomainError(UNAUTHENTICATED, "use 'Authorization: Bearer <token>'", code="token_invalid")
         principal = accounts.principal_for_token(get_db(), secret=secret.strip(), now=utcnow(), request_id=g.request_id)
-        # Held for the whole request: the identity map keeps rows only while something references them.
         g.actor, g.user, g.organisation = principal.actor, principal.user, principal.organisation
         return
     view = current_app.view_functions.get(request.endpoint or "")
