@@ -1,25 +1,31 @@
-"""Load the Fujian demo world (organisations, users of every role, a drug catalogue) into an empty database."""
+"""Load the Fujian demo world (organisations, users of every role, drugs, a trace flow) into an empty database."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections import Counter
 from typing import NamedTuple
 
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session
 from stdnum import ean
 from stdnum.cn import uscc as uscc_std
 
-from core.accounts import create_organisation, create_user
+from core.accounts import actor_for_user, create_organisation, create_user
 from core.actor import Actor
 from core.audit import record_audit
+from core.db import utcnow
 from core.errors import CONFLICT, DomainError
-from core.models import Organisation
-from core.roles import OrgKind
+from core.models import Organisation, User
+from core.roles import OrgKind, Role
 from procurement.catalogue import Product
 from scripts.demo.drugs import DRUGS, DemoDrug
+from scripts.demo.trace_flow import load_trace_flow
 from scripts.demo.world import ENTERPRISE, LUJIANG, MINHAI, ORGS, SHAXI, USERS, DemoOrg, DemoUser
+from trace.signing import load_or_create_private_key
+from webui.config import load_config
 
 DEMO_PASSWORD_ENV = "YAOLIAN_DEMO_PASSWORD"
 # One shared development password keeps the printed login table easy to use; it meets the password policy.
@@ -140,8 +146,20 @@ def demo_products(manufacturer_ids: dict[str, int]) -> list[Product]:
     return products
 
 
-def load_demo(session: Session) -> str:
-    """Load the demo world into an empty database through the core services and return a summary; never commits."""
+def load_demo(
+    session: Session,
+    *,
+    signing_key: Ed25519PrivateKey | None = None,
+    pseudonym_key: bytes | None = None,
+    scale: float = 1.0,
+    now: dt.datetime | None = None,
+) -> str:
+    """Load the demo world into an empty database through the core services and return a summary; never commits.
+
+    The ledger checkpoints are signed with ``signing_key`` (default: the platform key of the configuration) and
+    patient identifiers pseudonymised with ``pseudonym_key`` (default: the configured key); ``scale`` sizes the
+    trace flow (1.0: about 3,000 packs).
+    """
     existing = session.exec(sa.select(sa.func.count()).select_from(Organisation)).one()[0]
     if existing:
         raise DomainError(
@@ -164,8 +182,9 @@ def load_demo(session: Session) -> str:
             parent_id=orgs[spec.parent].id if spec.parent else None,
             actor=actor,
         )
+    users = {}
     for user in DEMO_USERS:
-        create_user(
+        users[user.username] = create_user(
             session,
             username=user.username,
             password=demo_password(user.username),
@@ -184,10 +203,32 @@ def load_demo(session: Session) -> str:
             object_id=orgs[maker].id, org_id=orgs[maker].id,
             details={"source": "demo", "count": len(batch), "product_ids": [p.id for p in batch]},
         )  # fmt: skip
+    config = load_config() if signing_key is None or pseudonym_key is None else {}
+    trace = load_trace_flow(
+        session,
+        products=products,
+        org_ids={name: org.id for name, org in orgs.items()},
+        actors=capture_actors(session, users),
+        signing_key=signing_key or load_or_create_private_key(config["SIGNING_KEY_PATH"]),
+        pseudonym_key=pseudonym_key or config["PSEUDONYM_KEY"],
+        now=now or utcnow(),
+        scale=scale,
+    )
     kinds = Counter(OrgKind(org.kind) for org in orgs.values())
     return (
         f"Fujian demo world loaded: {len(orgs)} organisations ({kinds[OrgKind.HOSPITAL]} hospitals, "
         f"{kinds[OrgKind.MANUFACTURER]} manufacturers, {kinds[OrgKind.DISTRIBUTOR]} distributors, "
         f"{kinds[OrgKind.INSURANCE_BUREAU]} insurance bureau, {kinds[OrgKind.PROCUREMENT_OFFICE]} procurement "
-        f"offices), {len(DEMO_USERS)} users, {len(products)} products."
+        f"offices), {len(DEMO_USERS)} users, {len(products)} products. Trace flow: {trace.packs} packs "
+        f"({trace.cases} cases) in {trace.batches} batches, {trace.entries} ledger entries, "
+        f"{len(trace.alerts)} alerts ({', '.join(sorted(set(trace.alerts)))}), {trace.checkpoints} checkpoints."
     )
+
+
+def capture_actors(session: Session, users: dict[str, User]) -> dict[str, Actor]:
+    """Return, for each supplier and hospital, the actor of its first demo user who captures trace events."""
+    actors: dict[str, Actor] = {}
+    for demo in DEMO_USERS:
+        if demo.org_name not in actors and set(demo.roles) & {Role.SUPPLIER_REP, Role.PHARMACIST}:
+            actors[demo.org_name] = actor_for_user(session, users[demo.username].id)
+    return actors

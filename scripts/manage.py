@@ -1,4 +1,4 @@
-"""Operational commands: migrate, load-demo, demo-logins, ledger-checkpoint, ledger-export (see --help)."""
+"""Operational commands: migrate, load-demo, demo-logins, ledger-checkpoint, ledger-export, trace-import (--help)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from core.db import make_engine, new_session
 from core.errors import DomainError
 from core.models import Organisation
 from core.schema import upgrade
+from scripts import trace_import
 from webui.config import load_config
 
 
@@ -115,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     export = sub.add_parser("ledger-export", help="export entries, checkpoints and the public key")
     export.add_argument("directory")
     export.set_defaults(func=cmd_ledger_export)
+    importing = sub.add_parser("trace-import", help="import a CSV or JSONL file of trace events, all or nothing")
+    trace_import.add_arguments(importing).set_defaults(func=trace_import.run)
     args = parser.parse_args(argv)
     return args.func(args)
 

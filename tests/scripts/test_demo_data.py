@@ -1,3 +1,4 @@
+import datetime as dt
 import functools
 import os
 import re
@@ -7,18 +8,24 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from stdnum import ean
 from stdnum.cn import uscc as uscc_std
 
 import core.accounts
 from core.accounts import LoginPolicy, authenticate, user_roles
-from core.db import utcnow
+from core.alerts import Alert
+from core.db import make_engine, new_session, utcnow
 from core.errors import DomainError
 from core.models import AuditRecord, Organisation, User, UserRole
 from core.passwords import check_password_policy
 from core.roles import OrgKind, Role
 from procurement.catalogue import Product
+from scripts.demo.trace_flow import EXPECTED_ALERTS
 from scripts.demo_data import DEFAULT_DEMO_PASSWORD, DEMO_USERS, demo_password, load_demo
+from trace import ledger
+from trace.models import Checkpoint, Item, LedgerEntry, TraceEvent, TradeItem
+from trace.verify import verify_export
 
 ROOT = Path(__file__).resolve().parents[2]
 CITIES = {"3501": "Fuzhou", "3502": "Xiamen", "3504": "Sanming"}
@@ -32,12 +39,17 @@ PREFIXES = {
 }
 
 
+SMALL = 0.05  # of the trace flow: about 150 packs keeps each load near a second; the command-line test loads it all
+KEY = Ed25519PrivateKey.generate()
+PSEUDONYM_KEY = b"demo-tests-pseudonym-key-0123456789"
+
+
 @pytest.fixture
 def loaded(db, monkeypatch):
     """Load the demo world into the test's database, hashing the shared password once to stay fast."""
     # The command-line test below loads with a hash per user, as create_user does outside tests.
     monkeypatch.setattr(core.accounts, "hash_password", functools.cache(core.accounts.hash_password))
-    return load_demo(db)
+    return load_demo(db, signing_key=KEY, pseudonym_key=PSEUDONYM_KEY, scale=SMALL)
 
 
 def _all(db, model):
@@ -149,8 +161,65 @@ def test_manage_commands_load_once_and_print_every_login(tmp_path):
         return done.stdout
 
     manage("migrate")
-    assert "demo world loaded" in manage("load-demo", "--if-empty")
+    summary = manage("load-demo", "--if-empty")
+    assert "demo world loaded" in summary
     assert "already has data" in manage("load-demo", "--if-empty")
+    manage("ledger-export", str(tmp_path / "export"))
+    report = verify_export(tmp_path / "export")
+    assert report.ok and report.checkpoints > 10, report.problems
+    engine = make_engine(env["YAOLIAN_DATABASE_URL"])
+    with new_session(engine) as db:
+        packs = db.exec(sa.select(sa.func.count()).select_from(Item).join(TradeItem).where(TradeItem.level == 1))
+        assert packs.one()[0] >= 2000
+        assert count(db, TraceEvent) == count(db, LedgerEntry) == ledger.latest_checkpoint(db).tree_size
+        assert sorted(db.exec(sa.select(Alert.code)).scalars().all()) == sorted(EXPECTED_ALERTS)
+    engine.dispose()
     logins = manage("demo-logins")
     for demo in DEMO_USERS:
         assert re.search(rf"^\s+{re.escape(demo.username)}\s+{DEFAULT_DEMO_PASSWORD}\s", logins, re.M), demo.username
+
+
+def count(db, model, *where) -> int:
+    return db.exec(sa.select(sa.func.count()).select_from(model).where(*where)).one()[0]
+
+
+def check_trace_flow(db, summary: str, export_dir: Path) -> int:
+    """Check the trace flow a demo load captured; return its number of packs."""
+    packs = count(db, Item, Item.trade_item_id.in_(sa.select(TradeItem.id).where(TradeItem.level == 1)))
+    events = count(db, TraceEvent)
+    assert ledger.size(db) == count(db, LedgerEntry) == events
+    assert f"{packs} packs" in summary and f"{events} ledger entries" in summary
+    assert sorted(db.exec(sa.select(Alert.code)).scalars().all()) == sorted(EXPECTED_ALERTS)
+    assert f"{len(EXPECTED_ALERTS)} alerts" in summary
+    latest = ledger.latest_checkpoint(db)
+    assert latest.tree_size == events and count(db, Checkpoint) > 10  # weekly, and one at the end
+    kinds = db.exec(sa.select(sa.func.substr(Item.code_key, 1, 4)).distinct()).scalars().all()
+    assert sorted(kinds) == ["cn20", "gs1:"]
+    statuses = set(db.exec(sa.select(Item.status).distinct()).scalars())
+    assert {"active", "dispensed", "partial"} <= statuses
+    refs = db.exec(sa.select(TraceEvent.patient_ref).where(TraceEvent.patient_ref.is_not(None))).scalars().all()
+    assert refs and all(re.fullmatch(r"[0-9a-f]{64}", ref) for ref in refs)
+    # Every step of a pack comes after the one before, and all of them before now.
+    later = sa.orm.aliased(TraceEvent)
+    backwards = sa.select(TraceEvent.id).join(later, later.item_id == TraceEvent.item_id)
+    backwards = backwards.where(later.id > TraceEvent.id, later.at < TraceEvent.at)
+    assert db.exec(backwards.limit(1)).first() is None
+    first, last = db.exec(sa.select(sa.func.min(TraceEvent.at), sa.func.max(TraceEvent.at))).one()
+    assert dt.timedelta(days=80) < last - first < dt.timedelta(days=91) and last < utcnow()
+    counts = ledger.export(db, export_dir, key=KEY)
+    assert counts["entries"] == events
+    return packs
+
+
+def test_the_trace_flow_captures_packs_alerts_and_checkpoints(db, loaded, tmp_path):
+    packs = check_trace_flow(db, loaded, tmp_path / "export")
+    assert packs >= 100
+    report = verify_export(tmp_path / "export")
+    assert report.ok, report.problems
+    products = _all(db, Product)
+    units = db.exec(sa.select(TradeItem).where(TradeItem.level == 1)).scalars().all()
+    assert {(u.product_id, u.gtin, u.catalogue_ref) for u in units} == {
+        (p.trace_product_id, p.gtin, p.id) for p in products
+    }
+    cases = db.exec(sa.select(TradeItem).where(TradeItem.level == 3)).scalars().all()
+    assert len(cases) == 4 and all(re.fullmatch(r"\d{7}", c.product_id) for c in cases)
