@@ -1,4 +1,4 @@
-"""Chinese (zh-CN) by default, English on request; the choice is kept in the session and the user's profile."""
+"""Chinese (zh-CN) by default, English on request; the choice is kept in the signed session cookie."""
 
 from __future__ import annotations
 
