@@ -13,18 +13,21 @@ import datetime as dt
 import json
 from typing import Any
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
-def canonical_bytes(value: Any) -> bytes:
-    """Encode a value as canonical JSON bytes; floats are refused."""
-    _check(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+def canonical_bytes(value: Any, *, checked: bool = True) -> bytes:
+    """Encode a value as canonical JSON bytes; floats are refused (``checked=False`` for values built in code)."""
+    if checked:
+        _check(value)
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def utc_text(moment: dt.datetime) -> str:
     """Render an aware datetime as the canonical UTC timestamp string."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime in a ledger entry")
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _check(value: Any) -> None:

@@ -282,6 +282,7 @@ def _accept(session, actor, record, outcome: _Outcome, state: BatchState, params
     session.exec(sa.insert(TraceEvent), params=rows)
     for key, leaf in prev.items():
         state.item(key).last_leaf_hash = leaf
+    state.write_changes()
     alerts = []
     for position, effect in outcome.effects:
         if effect.details.get("second_patient"):

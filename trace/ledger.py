@@ -84,7 +84,8 @@ def append(session: Session, payloads: Sequence[dict[str, Any]], *, prev: dict[s
     for offset, payload in enumerate(payloads):
         idx, item = head.size + offset, payload["item"]
         link = prev.get(item)
-        data = canonical_bytes({**payload, "v": ENTRY_VERSION, "idx": idx, "prev": link.hex() if link else None})
+        entry = {**payload, "v": ENTRY_VERSION, "idx": idx, "prev": link.hex() if link else None}
+        data = canonical_bytes(entry, checked=False)  # built from validated values: strings and integers only
         leaf = merkle.leaf_hash(data)
         prev[item] = leaf
         entries.append({"idx": idx, "item_key": item, "entry": data, "leaf_hash": leaf})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -15,6 +16,41 @@ from trace.models import EventType, Item, ItemStatus, TraceEvent, TradeItem
 from trace.transitions import Effect, EventIn, PastDispense, Refused
 
 CHUNK = 500  # keeps IN (...) lists within every backend's parameter limits
+ITEMS = Item.__table__
+MUTABLE = ("parent_id", "custodian_org_id", "pending_org_id", "status", "dispensed_units", "recalled", "last_leaf_hash")
+
+
+@dataclass(eq=False)
+class Pack:
+    """A pack's row, held as a plain record: a batch reads and writes packs in bulk, not one ORM object at a time."""
+
+    id: int | None
+    code_key: str
+    code_text: str
+    trade_item_id: int
+    serial: str
+    batch: str | None
+    expiry: dt.date | None
+    parent_id: int | None
+    custodian_org_id: int
+    pending_org_id: int | None
+    status: str
+    dispensed_units: int
+    recalled: bool
+    last_leaf_hash: bytes | None
+    commissioned_at: dt.datetime
+    loaded: tuple = ()
+
+    def changed(self) -> bool:
+        return self.loaded != tuple(getattr(self, name) for name in MUTABLE)
+
+    def mark_loaded(self) -> None:
+        self.loaded = tuple(getattr(self, name) for name in MUTABLE)
+
+    def reset(self) -> None:
+        """Forget in-memory changes: back to the state as loaded."""
+        for name, value in zip(MUTABLE, self.loaded, strict=True):
+            setattr(self, name, value)
 
 
 def _chunks(values: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
@@ -28,12 +64,12 @@ class BatchState:
         self.lock = lock  # capture locks the packs it reads (FOR UPDATE on PostgreSQL) so checks and writes agree
         self.org_id = org_id
         self.now = now
-        self.items: dict[str, Item] = {}
-        self.by_id: dict[int, Item] = {}
+        self.items: dict[str, Pack] = {}
+        self.by_id: dict[int, Pack] = {}
         self.trade_items: dict[int, TradeItem] = {}
         self.events: Sequence[EventIn] = ()
         self._usccs: dict[int, str] = {}
-        self._new: list[Item] = []
+        self._new: list[Pack] = []
 
     # ------------------------------------------------------------ loading
 
@@ -48,13 +84,13 @@ class BatchState:
                 except InvalidCode:
                     continue
                 codes[code_key(code)] = code
-        self._load(self._items_stmt(Item.code_key.in_(chunk)) for chunk in _chunks(sorted(codes)))
+        self._load(self._items_stmt(ITEMS.c.code_key.in_(chunk)) for chunk in _chunks(sorted(codes)))
         frontier = [i.id for i in self.items.values()]
         for _level in range(3):  # cases hold at most two levels below them (rulebook 5.4.1)
             if not frontier:
                 break
             before = set(self.by_id)
-            self._load(self._items_stmt(Item.parent_id.in_(chunk)) for chunk in _chunks(frontier))
+            self._load(self._items_stmt(ITEMS.c.parent_id.in_(chunk)) for chunk in _chunks(frontier))
             frontier = [i for i in self.by_id if i not in before]
         needed_ids = {i.trade_item_id for i in self.items.values()}
         self._load_trade_items(sa.select(TradeItem).where(TradeItem.id.in_(c)) for c in _chunks(list(needed_ids)))
@@ -64,14 +100,18 @@ class BatchState:
         self._load_trade_items(sa.select(TradeItem).where(TradeItem.gtin.in_(c)) for c in _chunks(gtins))
 
     def _items_stmt(self, condition) -> sa.Select:
-        stmt = sa.select(Item).where(condition).order_by(Item.code_key)
+        stmt = sa.select(*(ITEMS.c[f.name] for f in fields(Pack) if f.name != "loaded")).where(condition)
+        stmt = stmt.order_by(ITEMS.c.code_key)
         return stmt.with_for_update() if self.lock else stmt
 
     def _load(self, statements) -> None:
+        conn = self.session.connection()
         for stmt in statements:
-            for item in self.session.exec(stmt).scalars():
-                self.items[item.code_key] = item
-                self.by_id[item.id] = item
+            for row in conn.execute(stmt):
+                pack = Pack(**row._mapping)
+                pack.mark_loaded()
+                self.items[pack.code_key] = pack
+                self.by_id[pack.id] = pack
 
     def _load_trade_items(self, statements) -> None:
         for stmt in statements:
@@ -80,10 +120,10 @@ class BatchState:
 
     # ------------------------------------------------------------ look-ups
 
-    def item(self, key: str) -> Item | None:
+    def item(self, key: str) -> Pack | None:
         return self.items.get(key)
 
-    def required_item(self, text: str) -> Item:
+    def required_item(self, text: str) -> Pack:
         try:
             code = parse(text)
         except InvalidCode as exc:
@@ -93,18 +133,20 @@ class BatchState:
             raise Refused(f"{code.key} has not been commissioned", "unknown_code")
         return found
 
-    def parent_key(self, item: Item) -> str | None:
+    def parent_key(self, item: Pack) -> str | None:
         if item.parent_id is None:
             return None
-        parent = self.by_id.get(item.parent_id) or self.session.get(Item, item.parent_id)
-        return parent.code_key
+        parent = self.by_id.get(item.parent_id)
+        if parent is not None:
+            return parent.code_key
+        return self.session.exec(sa.select(Item.code_key).where(Item.id == item.parent_id)).scalar_one()
 
-    def children_of(self, item: Item) -> list[Item]:
+    def children_of(self, item: Pack) -> list[Pack]:
         if item.id is None or self.trade_items[item.trade_item_id].level == 1:
             return []  # a sales unit holds nothing
         return [i for i in self.items.values() if i.parent_id == item.id]
 
-    def dispenses_of(self, item: Item) -> list[PastDispense]:
+    def dispenses_of(self, item: Pack) -> list[PastDispense]:
         """Return the pack's dispensings still in force (undone ones removed), oldest first."""
         if item.id is None:
             return []
@@ -140,18 +182,23 @@ class BatchState:
             raise Refused("only the product's marketing authorisation holder commissions its codes", "not_holder")
         if code.kind == "gs1" and event.batch and code.batch and event.batch != code.batch:
             raise Refused("the batch given differs from the batch in the code", "batch_mismatch")
-        item = Item(
+        item = Pack(
+            id=None,
             code_key=key,
             code_text=code.human(),
             trade_item_id=trade.id,
             serial=code.serial,
             batch=code.batch or event.batch,
             expiry=code.expiry or event.expiry,
+            parent_id=None,
             custodian_org_id=self.org_id,
+            pending_org_id=None,
             status=ItemStatus.ACTIVE.value,
+            dispensed_units=0,
+            recalled=False,
+            last_leaf_hash=None,
             commissioned_at=when,
         )
-        self.session.add(item)
         self.items[key] = item
         self._new.append(item)
         return Effect(item, EventType.COMMISSION)
@@ -164,13 +211,38 @@ class BatchState:
                 return trade
         return None
 
-    def ensure_id(self, item: Item) -> None:
+    def ensure_id(self, item: Pack) -> None:
         if item.id is None:
             self.flush_new_items()
 
     def flush_new_items(self) -> None:
-        if self._new:
-            self.session.flush()
-            for item in self._new:
-                self.by_id[item.id] = item
-            self._new.clear()
+        """Insert the packs commissioned so far in one statement and learn their ids."""
+        if not self._new:
+            return
+        rows = [{f.name: getattr(p, f.name) for f in fields(Pack) if f.name not in ("id", "loaded")} for p in self._new]
+        conn = self.session.connection()
+        for chunk in _chunks(rows, 1000):
+            stmt = sa.insert(ITEMS).returning(ITEMS.c.id, ITEMS.c.code_key, sort_by_parameter_order=True)
+            for row in conn.execute(stmt, chunk):
+                pack = self.items[row.code_key]
+                pack.id = row.id
+                self.by_id[pack.id] = pack
+        for pack in self._new:
+            pack.mark_loaded()
+        self._new.clear()
+
+    def write_changes(self) -> None:
+        """Write every changed pack back in one executemany."""
+        self.flush_new_items()
+        changed = [p for p in self.items.values() if p.changed()]
+        if not changed:
+            return
+        stmt = (
+            sa.update(ITEMS)
+            .where(ITEMS.c.id == sa.bindparam("_id"))
+            .values({name: sa.bindparam(name) for name in MUTABLE})
+        )
+        params = [{"_id": p.id, **{name: getattr(p, name) for name in MUTABLE}} for p in changed]
+        self.session.connection().execute(stmt, params)
+        for pack in changed:
+            pack.mark_loaded()

@@ -13,9 +13,9 @@ from core.params import ParameterSet
 from core.roles import Role
 from trace.codes import InvalidCode, parse
 from trace.items import code_key
-from trace.models import EventType, Item
+from trace.models import EventType
 from trace.rules import TRACE_RULES
-from trace.state import BatchState
+from trace.state import BatchState, Pack
 from trace.transitions import EventIn, Refused, Transitions
 
 ACTIONS = (EventType.RECEIVE, EventType.DISPENSE)
@@ -27,7 +27,7 @@ class Verdict:
     code: str
     reason: str
     alert_codes: tuple[str, ...]
-    item: Item | None
+    item: Pack | None  # the pack as it is now (the rules ran on a copy of its state)
 
 
 def check(
@@ -50,32 +50,29 @@ def check(
     except InvalidCode as exc:
         return Verdict(False, "invalid_trace_code", str(exc), (), None)
     event = EventIn(type=action, code=code_text, quantity=quantity, insurance_code=insurance_code)
-    savepoint = session.begin_nested()
+    # The rules run on in-memory pack records; nothing is written, so nothing needs undoing.
+    state = BatchState(session, org_id=actor.org_id, now=now)
+    state.preload([event])
+    item = state.item(code_key(code))
+    if item is None:
+        reason = f"{code.key} has not been commissioned (possible counterfeit)"
+        return Verdict(False, "unknown_code", reason, (), None)
+    machine = Transitions(
+        org_id=actor.org_id,
+        params=params,
+        trade_items=state.trade_items,
+        children_of=state.children_of,
+        dispenses_of=state.dispenses_of,
+    )
     try:
-        state = BatchState(session, org_id=actor.org_id, now=now)
-        state.preload([event])
-        item = state.item(code_key(code))
-        if item is None:
-            reason = f"{code.key} has not been commissioned (possible counterfeit)"
-            return Verdict(False, "unknown_code", reason, (), None)
-        machine = Transitions(
-            org_id=actor.org_id,
-            params=params,
-            trade_items=state.trade_items,
-            children_of=state.children_of,
-            dispenses_of=state.dispenses_of,
-        )
-        snapshot = (item.status, item.custodian_org_id, item.pending_org_id, item.dispensed_units)
-        try:
-            if action == EventType.RECEIVE:
-                machine.receive(item, event, state.parent_key(item))
-            else:
-                machine.dispense(item, event, now)
-        except Refused as refused:
-            alerts = (refused.alert.code,) if refused.alert else ()
-            return Verdict(False, refused.code, refused.reason, alerts, item)
-        finally:
-            item.status, item.custodian_org_id, item.pending_org_id, item.dispensed_units = snapshot
-        return Verdict(True, "ok", f"the pack may be {action.value}d here", (), item)
+        if action == EventType.RECEIVE:
+            machine.receive(item, event, state.parent_key(item))
+        else:
+            machine.dispense(item, event, now)
+    except Refused as refused:
+        alerts = (refused.alert.code,) if refused.alert else ()
+        return Verdict(False, refused.code, refused.reason, alerts, item)
     finally:
-        savepoint.rollback()
+        for pack in state.items.values():
+            pack.reset()  # the verdict shows the pack as it is, not as the hypothetical event left it
+    return Verdict(True, "ok", f"the pack may be {action.value}d here", (), item)
