@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -155,7 +155,9 @@ def _apply(state: BatchState, events: Sequence[EventIn], org_id: int, params: Pa
         except Refused as refused:
             outcome.refusals.append((position, refused))
             continue
-        outcome.effects.extend((position, replace(e, details={**e.details, "_at": when})) for e in effects)
+        for effect in effects:
+            effect.at = when
+            outcome.effects.append((position, effect))
     return outcome
 
 
@@ -247,7 +249,7 @@ def _accept(session, actor, record, outcome: _Outcome, state: BatchState, params
             "item": effect.item.code_key,
             "type": effect.type.value,
             "org": uscc(state.org_id),
-            "at": utc_text(effect.details["_at"]),
+            "at": utc_text(effect.at),
             "batch": record.client_batch_id,
         }
         if effect.to_org_id:
@@ -271,7 +273,7 @@ def _accept(session, actor, record, outcome: _Outcome, state: BatchState, params
                 "item_id": effect.item.id,
                 "type": effect.type.value,
                 "org_id": state.org_id,
-                "at": effect.details["_at"],
+                "at": effect.at,
                 "to_org_id": effect.to_org_id,
                 "quantity": effect.quantity,
                 "patient_ref": state.events[position].patient_ref if effect.type == EventType.DISPENSE else None,
@@ -279,7 +281,7 @@ def _accept(session, actor, record, outcome: _Outcome, state: BatchState, params
                 "ledger_index": entry.idx,
             }
         )
-    session.exec(sa.insert(TraceEvent), params=rows)
+    session.connection().execute(TraceEvent.__table__.insert(), rows)  # Core: no per-row ORM bookkeeping
     for key, leaf in prev.items():
         state.item(key).last_leaf_hash = leaf
     state.write_changes()

@@ -91,9 +91,10 @@ def append(session: Session, payloads: Sequence[dict[str, Any]], *, prev: dict[s
         entries.append({"idx": idx, "item_key": item, "entry": data, "leaf_hash": leaf})
         nodes.extend({"level": n.level, "idx": n.index, "hash": n.hash} for n in appender.append(leaf))
         out.append(Appended(idx, leaf))
-    session.exec(sa.insert(LedgerEntry), params=entries)
+    conn = session.connection()  # Core executemany: no per-row ORM bookkeeping on the hot path
+    conn.execute(LedgerEntry.__table__.insert(), entries)
     if nodes:
-        session.exec(sa.insert(LedgerNode), params=nodes)
+        conn.execute(LedgerNode.__table__.insert(), nodes)
     head.size = appender.size
     head.border = [h.hex() for h in appender.border]
     session.flush()

@@ -85,19 +85,26 @@ class BatchState:
                     continue
                 codes[code_key(code)] = code
         self._load(self._items_stmt(ITEMS.c.code_key.in_(chunk)) for chunk in _chunks(sorted(codes)))
-        frontier = [i.id for i in self.items.values()]
-        for _level in range(3):  # cases hold at most two levels below them (rulebook 5.4.1)
+        self._load_missing_trade_items()
+        # Only cases hold packs: look for contents below case-level items alone (most batches have none).
+        frontier = [p.id for p in self.items.values() if self.trade_items[p.trade_item_id].level > 1]
+        for _level in range(2):  # a case holds at most two levels below it (rulebook 5.4.1)
             if not frontier:
                 break
             before = set(self.by_id)
             self._load(self._items_stmt(ITEMS.c.parent_id.in_(chunk)) for chunk in _chunks(frontier))
-            frontier = [i for i in self.by_id if i not in before]
-        needed_ids = {i.trade_item_id for i in self.items.values()}
-        self._load_trade_items(sa.select(TradeItem).where(TradeItem.id.in_(c)) for c in _chunks(list(needed_ids)))
+            self._load_missing_trade_items()
+            frontier = [
+                i for i in self.by_id if i not in before and self.trade_items[self.by_id[i].trade_item_id].level > 1
+            ]
         product_ids = sorted({c.product_id for c in codes.values() if c.kind == "cn20"})
         gtins = sorted({c.gtin for c in codes.values() if c.kind == "gs1"})
         self._load_trade_items(sa.select(TradeItem).where(TradeItem.product_id.in_(c)) for c in _chunks(product_ids))
         self._load_trade_items(sa.select(TradeItem).where(TradeItem.gtin.in_(c)) for c in _chunks(gtins))
+
+    def _load_missing_trade_items(self) -> None:
+        needed = sorted({p.trade_item_id for p in self.items.values()} - set(self.trade_items))
+        self._load_trade_items(sa.select(TradeItem).where(TradeItem.id.in_(c)) for c in _chunks(needed))
 
     def _items_stmt(self, condition) -> sa.Select:
         stmt = sa.select(*(ITEMS.c[f.name] for f in fields(Pack) if f.name != "loaded")).where(condition)

@@ -61,6 +61,7 @@ class Effect:
     quantity: int | None = None
     to_org_id: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    at: dt.datetime | None = None  # set by the capture from the event
 
 
 @dataclass(frozen=True)
