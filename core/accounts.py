@@ -345,11 +345,15 @@ _TOKEN_LOOKUP = (
 )
 
 
-def principal_for_token(session: Session, *, secret: str, now: dt.datetime, request_id: str | None = None) -> Principal:
+def principal_for_token(
+    bind: Session | sa.Connection, *, secret: str, now: dt.datetime, request_id: str | None = None
+) -> Principal:
     """Resolve a bearer secret in one indexed query (token, user, organisation, roles), or refuse with the reason."""
-    if session.new or session.dirty or session.deleted:
-        session.flush()  # Core execution does not autoflush: pending changes (a revocation) must count
-    rows = session.connection().execute(_TOKEN_LOOKUP, {"token_hash": _hash_secret(secret)}).all()
+    if isinstance(bind, Session):
+        if bind.new or bind.dirty or bind.deleted:
+            bind.flush()  # Core execution does not autoflush: pending changes (a revocation) must count
+        bind = bind.connection()
+    rows = bind.execute(_TOKEN_LOOKUP, {"token_hash": _hash_secret(secret)}).all()
     if not rows:
         raise DomainError(UNAUTHENTICATED, "the bearer token is not valid", code="token_invalid")
     first = rows[0]

@@ -143,7 +143,7 @@ def app(connection, engine, tmp_path):
             "INSTANCE_PATH": str(tmp_path / "instance"),
             "SIGNING_KEY_PATH": str(tmp_path / "instance" / "ledger-signing-key.pem"),
             "DATABASE_URL": engine.url.render_as_string(hide_password=False),
-            "SESSION_FACTORY": lambda: _savepoint_session(connection),
+            "CONNECTION_FACTORY": lambda: connection,
         }
     )
 

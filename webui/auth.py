@@ -14,7 +14,7 @@ from core import accounts
 from core.actor import Actor
 from core.db import utcnow
 from core.errors import UNAUTHENTICATED, DomainError
-from webui.db import get_db
+from webui.db import get_connection, get_db
 
 login_manager = LoginManager()
 
@@ -84,7 +84,9 @@ def authenticate_api_request() -> None:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise DomainError(UNAUTHENTICATED, "use 'Authorization: Bearer <token>'", code="token_invalid")
-        principal = accounts.principal_for_token(get_db(), secret=secret.strip(), now=utcnow(), request_id=g.request_id)
+        principal = accounts.principal_for_token(
+            get_connection(), secret=secret.strip(), now=utcnow(), request_id=g.request_id
+        )
         g.actor, g.user, g.organisation = principal.actor, principal.user, principal.organisation
         return
     view = current_app.view_functions.get(request.endpoint or "")

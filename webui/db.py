@@ -1,36 +1,54 @@
-"""One database session per request: committed once on success, rolled back on any error."""
+"""One database connection and transaction per request, committed once on success and rolled back on any error.
+
+The request opens a Core connection on first use and begins its transaction; the ORM session, when a view needs
+one, joins that transaction (services never commit). Token authentication runs on the connection alone, so a
+request such as ``GET /api/v1/me`` never pays for an ORM session. Tests hand in ``CONNECTION_FACTORY`` (their own
+connection, already inside a transaction); each request then runs in a savepoint of it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
+import sqlalchemy as sa
 from flask import Flask, Response, current_app, g
 from sqlmodel import Session
 
-from core.db import make_engine, new_session
+from core.db import make_engine
 
-_FACTORY = "yaolian.session_factory"
+_CONNECT = "yaolian.connect"
 _ENGINE = "yaolian.engine"
 
 
 def init_db(app: Flask) -> None:
-    """Create the engine (unless a test hands in a session factory) and hook the unit of work into requests."""
-    factory: Callable[[], Session] | None = app.config.get("SESSION_FACTORY")
-    if factory is None:
+    """Create the engine (unless a test hands in its connection) and hook the unit of work into requests."""
+    connect: Callable[[], sa.Connection] | None = app.config.get("CONNECTION_FACTORY")
+    owned = connect is None
+    if connect is None:
         engine = make_engine(app.config["DATABASE_URL"])
         app.extensions[_ENGINE] = engine
-        factory = partial(new_session, engine)
-    app.extensions[_FACTORY] = factory
+        connect = engine.connect
+    app.extensions[_CONNECT] = (connect, owned)
     app.after_request(_finish_unit_of_work)
-    app.teardown_request(_close_session)
+    app.teardown_request(_close)
+
+
+def get_connection() -> sa.Connection:
+    """Return the request's connection, beginning the request's transaction on first use."""
+    conn = g.get("_conn")
+    if conn is None:
+        connect, owned = current_app.extensions[_CONNECT]
+        conn = connect()
+        g._conn, g._conn_owned = conn, owned
+        g._txn = conn.begin_nested() if conn.in_transaction() else conn.begin()
+    return conn
 
 
 def get_db() -> Session:
-    """Return the request's session, opening it on first use."""
+    """Return the request's ORM session, joined to the request's transaction."""
     session = g.get("_db")
     if session is None:
-        session = g._db = current_app.extensions[_FACTORY]()
+        session = g._db = Session(bind=get_connection(), expire_on_commit=False)
     return session
 
 
@@ -40,22 +58,38 @@ def keep_work() -> None:
 
 
 def _finish_unit_of_work(response: Response) -> Response:
+    txn: sa.Transaction | None = g.get("_txn")
+    if txn is None or not txn.is_active:
+        return response
     session: Session | None = g.get("_db")
-    if session is not None:
-        if response.status_code < 400 or g.get("_db_keep_work"):
-            try:
-                session.commit()
-            except Exception as exc:  # the change did not land: answer with the error, never a false success
-                session.rollback()
-                return current_app.make_response(current_app.handle_user_exception(exc))
-        else:
-            session.rollback()
+    if response.status_code < 400 or g.get("_db_keep_work"):
+        try:
+            if session is not None:
+                session.commit()  # flushes; the request's transaction stays open until the next line
+            txn.commit()
+        except Exception as exc:  # the change did not land: answer with the error, never a false success
+            _roll_back(session, txn)
+            return current_app.make_response(current_app.handle_user_exception(exc))
+    else:
+        _roll_back(session, txn)
     return response
 
 
-def _close_session(exc: BaseException | None) -> None:
-    session: Session | None = g.pop("_db", None)
+def _roll_back(session: Session | None, txn: sa.Transaction) -> None:
     if session is not None:
-        if exc is not None:
-            session.rollback()
+        session.close()  # the session's own savepoint (in tests) goes first, then the request's transaction
+        g.pop("_db", None)
+    if txn.is_active:
+        txn.rollback()
+
+
+def _close(exc: BaseException | None) -> None:
+    session: Session | None = g.pop("_db", None)
+    txn: sa.Transaction | None = g.pop("_txn", None)
+    conn: sa.Connection | None = g.pop("_conn", None)
+    if session is not None:
         session.close()
+    if txn is not None and txn.is_active:
+        txn.rollback()
+    if conn is not None and g.pop("_conn_owned", False):
+        conn.close()
