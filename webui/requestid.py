@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
-import uuid
 
 from flask import Flask, Response, g, has_request_context, request
 
@@ -28,8 +28,8 @@ def init_request_ids(app: Flask) -> None:
 
     @app.before_request
     def _assign() -> None:
-        given = request.headers.get(HEADER, "")
-        g.request_id = given if _SAFE.match(given) else uuid.uuid4().hex
+        given = request.headers.get(HEADER)
+        g.request_id = given if given and _SAFE.match(given) else os.urandom(16).hex()
 
     @app.after_request
     def _echo(response: Response) -> Response:
