@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -16,7 +17,9 @@ from webui.config import load_config
 
 
 def _database_url() -> str:
-    return load_config()["DATABASE_URL"]
+    config = load_config()
+    Path(config["INSTANCE_PATH"]).mkdir(parents=True, exist_ok=True)  # the SQLite file lives there
+    return config["DATABASE_URL"]
 
 
 def cmd_migrate(_args: argparse.Namespace) -> int:
