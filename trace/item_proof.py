@@ -45,11 +45,16 @@ def verify_item(session: Session, *, item_key: str, public_key: Ed25519PublicKey
     tree = ledger.tree(session)
     previous: bytes | None = None
     for entry in entries:
-        data, leaf = bytes(entry.entry), merkle.leaf_hash(bytes(entry.entry))
-        body = json.loads(data)
+        data = bytes(entry.entry)
+        try:
+            body = json.loads(data)
+        except ValueError:  # not UTF-8 or not JSON: the stored bytes were tampered with
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
         if body.get("prev") != (previous.hex() if previous else None) or body.get("idx") != entry.idx:
             result.problems.append(f"entry {entry.idx}: chain link or position does not match")
-        previous = leaf
+        previous = merkle.leaf_hash(data)
         if entry.idx >= checkpoint.tree_size:
             result.pending_entries += 1
             continue

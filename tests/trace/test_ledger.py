@@ -186,3 +186,15 @@ def test_an_items_history_is_proven_against_the_signed_head(filled, key):
     assert not tampered.verified and "entry 0" in tampered.problems[0]
     other = verify_item(chain.db, item_key=item_key, public_key=Ed25519PrivateKey.generate().public_key())
     assert not other.verified and "signature" in other.problems[0]
+
+
+def test_unreadable_entry_bytes_make_the_badge_fail_not_crash(filled, key):
+    from trace.item_proof import verify_item
+    from trace.models import LedgerEntry
+
+    chain, _, _ = filled
+    entry = chain.db.get(LedgerEntry, 0)
+    entry.entry = b"\xff\xfe not json"
+    chain.db.flush()
+    result = verify_item(chain.db, item_key=entry.item_key, public_key=key.public_key())
+    assert not result.verified and any("entry 0" in p for p in result.problems)
