@@ -13,11 +13,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import sqlalchemy as sa
 from werkzeug.serving import make_server
 
 from core import accounts
 from core.actor import Actor
-from core.db import make_engine, new_session
+from core.db import make_engine, new_session, utcnow
 from core.roles import HospitalGrade, OrgKind, Role, UserGroup
 from core.schema import upgrade
 from tests.conftest import BACKENDS, PG_ENV
@@ -75,6 +76,8 @@ class LiveServer:
     backend: str
     users: dict[UserGroup, SeedUser] = field(default_factory=dict)
     password: str = PASSWORD
+    database_url: str = ""
+    signing_key_path: str = ""
 
 
 def _seed(url: str) -> None:
@@ -112,18 +115,19 @@ def live_server(browser_backend, fresh_database_url, tmp_path_factory) -> Iterat
     url = fresh_database_url(browser_backend, "browser")
     upgrade(url)
     _seed(url)
+    instance = tmp_path_factory.mktemp("browser-instance")
+    key_path = str(instance / "ledger-signing-key.pem")  # never the developer's instance key
     app = create_app(
-        {
-            "YAOLIAN_ENV": "test",
-            "DATABASE_URL": url,
-            "INSTANCE_PATH": str(tmp_path_factory.mktemp("browser-instance")),
-        }
+        {"YAOLIAN_ENV": "test", "DATABASE_URL": url, "INSTANCE_PATH": str(instance), "SIGNING_KEY_PATH": key_path}
     )
     server = make_server(LOCAL_HOST, 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:
-        yield LiveServer(url=f"http://{LOCAL_HOST}:{server.server_port}", backend=browser_backend, users=SEED)
+        yield LiveServer(
+            url=f"http://{LOCAL_HOST}:{server.server_port}", backend=browser_backend, users=SEED, database_url=url,
+            signing_key_path=key_path,
+        )  # fmt: skip
     finally:
         server.shutdown()
         thread.join(timeout=10)
@@ -202,3 +206,64 @@ def sign_in(page, live_server):
         return user
 
     return as_group
+
+
+# ---------------------------------------------------------------- trace data for the trace pages
+
+
+@dataclass(frozen=True)
+class TracePacks:
+    product: str
+    received: str  # commissioned by the supplier, shipped to and received by the hospital
+    in_transit: str  # shipped to the hospital, not received yet
+    tree_size: int  # the checkpoint signed after both
+
+
+def _capture(session, actor: Actor, batch_id: str, *events) -> None:
+    from trace import capture
+    from trace.canonical import canonical_bytes
+
+    body = canonical_bytes({"batch": batch_id, "events": [repr(e) for e in events]})
+    batch = capture.BatchIn(client_batch_id=batch_id, events=list(events), request_sha256=capture.request_digest(body))
+    result = capture.capture(session, actor=actor, batch=batch, now=utcnow())
+    assert result.accepted, result.body
+
+
+@pytest.fixture(scope="session")
+def trace_packs(live_server) -> TracePacks:
+    """Two packs of the seeded supplier sent to the seeded hospital, and a checkpoint signed with the app's key."""
+    from trace import ledger
+    from trace.items import register_trade_item
+    from trace.models import EventType
+    from trace.signing import load_or_create_private_key
+    from trace.transitions import EventIn
+
+    engine = make_engine(live_server.database_url)
+    product = "阿托伐他汀钙片 10mg×7片×4板"
+    received, in_transit = "81234510000000011234", "81234510000000021234"
+    try:
+        with new_session(engine) as session:
+            supplier, pharmacy = (
+                accounts.actor_for_user(session, _user_id(session, SEED[group].username))
+                for group in (UserGroup.SUPPLIER, UserGroup.PHARMACY)
+            )
+            register_trade_item(
+                session, actor=Actor.system("tests"), name=product, holder_org_id=supplier.org_id, pack_size=28,
+                unit="片", product_id="8123451",
+            )  # fmt: skip
+            commission = [EventIn(EventType.COMMISSION, code) for code in (received, in_transit)]
+            ship = [EventIn(EventType.SHIP, code, to_org_id=pharmacy.org_id) for code in (received, in_transit)]
+            _capture(session, supplier, "browser-1", *commission, *ship)
+            _capture(session, pharmacy, "browser-2", EventIn(EventType.RECEIVE, received))
+            key = load_or_create_private_key(live_server.signing_key_path)
+            checkpoint = ledger.sign_checkpoint(session, key=key, now=utcnow())
+            session.commit()
+            return TracePacks(product, received, in_transit, checkpoint.tree_size)
+    finally:
+        engine.dispose()
+
+
+def _user_id(session, username: str) -> int:
+    from core.models import User
+
+    return session.exec(sa.select(User.id).where(User.username == username)).one()[0]

@@ -30,6 +30,11 @@ def navigation(actor: Actor | None) -> list[NavItem]:
         NavItem("home_pages.home", _l("Home"), also=("home_pages.group_home",)),
         NavItem("home_pages.catalogue", _l("Catalogue")),
     ]
+    if actor.has(Role.PHARMACIST, Role.PHARMACY_MANAGER, Role.SUPPLIER_REP):
+        items.append(NavItem("trace_pages.scan", _l("Scan to verify"), also=("trace_pages.check_scan",)))
+    if actor.has(Role.AUDITOR, Role.ADMIN):
+        items.append(NavItem("trace_pages.find_item", _l("Trace a pack"), also=("trace_pages.item",)))
+    items.append(NavItem("trace_pages.ledger_status", _l("Ledger"), also=("trace_pages.verify_now",)))
     if actor.has(Role.ADMIN):
         items += [
             NavItem("admin_pages.audit", _l("Audit trail")),
