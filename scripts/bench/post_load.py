@@ -1,0 +1,147 @@
+"""A bounded load generator for requests with bodies: each client follows its own script of requests.
+
+``scripts.bench.common.run_load`` repeats one GET; the capture and verify benchmarks POST bodies that change from
+request to request (a capture batch's events depend on what the client captured before). Here every client builds
+its own :class:`Script` from a factory and asks it for each next request and tells it each status. Like
+``run_load`` it stays on loopback, bounds every run in time and in count, and returns a
+``scripts.bench.common.LoadResult``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import math
+import multiprocessing
+import os
+import queue
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+from scripts.bench.common import HOST, MAX_CLIENTS, MAX_REQUESTS, MAX_SECONDS, REQUEST_TIMEOUT, START_DELAY, LoadResult
+
+
+class Script(Protocol):
+    """What one client sends next, and what it makes of each answer."""
+
+    def next_request(self) -> tuple[str, str, dict[str, str], bytes]:
+        """Return method, path, headers and body of the next request."""
+        ...
+
+    def answered(self, status: int, body: bytes) -> None:
+        """Take note of the answer to the last request."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Job:
+    port: int
+    make_script: Callable[[int], Script]  # client number → its script (called in the client, after the fork)
+    start_at: float
+    seconds: float
+    max_requests: int
+    expect: int
+    cpus: frozenset[int] | None
+
+
+def _client_loop(job: _Job, number: int) -> tuple[list[float], Counter[str], float]:
+    script = job.make_script(number)
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    stop_at = job.start_at + job.seconds
+    conn: http.client.HTTPConnection | None = None
+    time.sleep(max(0.0, job.start_at - time.monotonic()))
+    for _ in range(job.max_requests):
+        method, path, headers, body = script.next_request()
+        began = time.monotonic()
+        if began >= stop_at:
+            break
+        try:
+            if conn is None:
+                conn = http.client.HTTPConnection(HOST, job.port, timeout=REQUEST_TIMEOUT)
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            answer = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            errors[type(exc).__name__] += 1
+            script.answered(0, b"")
+            if conn is not None:
+                conn.close()
+                conn = None
+            time.sleep(0.01)  # a refused or reset connection must not become a busy loop
+            continue
+        if response.status == job.expect:
+            latencies.append((time.monotonic() - began) * 1000)
+        else:
+            errors[f"HTTP {response.status}"] += 1
+        script.answered(response.status, answer)
+    ended = time.monotonic()
+    if conn is not None:
+        conn.close()
+    return latencies, errors, ended
+
+
+def _client_process(job: _Job, number: int, results: multiprocessing.Queue) -> None:
+    if job.cpus:
+        os.sched_setaffinity(0, job.cpus)
+    results.put(_client_loop(job, number))
+
+
+def run_scripts(
+    port: int,
+    make_script: Callable[[int], Script],
+    *,
+    seconds: float,
+    clients: int,
+    label: str,
+    max_requests: int = MAX_REQUESTS,
+    expect: int = 200,
+    processes: bool = True,
+    cpus: frozenset[int] | None = None,
+    server_cpu: Callable[[], float] | None = None,
+) -> LoadResult:
+    """Run ``clients`` concurrent clients (forked processes, or threads), each following its own script."""
+    if not 0 < seconds <= MAX_SECONDS:
+        raise ValueError(f"seconds must be in (0, {MAX_SECONDS}]")
+    if not 1 <= clients <= MAX_CLIENTS:
+        raise ValueError(f"clients must be in [1, {MAX_CLIENTS}]")
+    if not 1 <= max_requests <= MAX_REQUESTS:
+        raise ValueError(f"max_requests must be in [1, {MAX_REQUESTS}]")
+    job = _Job(port, make_script, time.monotonic() + START_DELAY, seconds, math.ceil(max_requests / clients), expect,
+               cpus)  # fmt: skip
+    cpu_before = server_cpu() if server_cpu else 0.0
+    if processes:
+        outputs = _run_processes(job, clients)
+    else:
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            outputs = list(pool.map(_client_loop, [job] * clients, range(clients)))
+    cpu_used = server_cpu() - cpu_before if server_cpu else None
+    latencies = sorted(value for output in outputs for value in output[0])
+    errors: Counter[str] = sum((output[1] for output in outputs), Counter())
+    elapsed = max(output[2] for output in outputs) - job.start_at
+    return LoadResult(label, len(latencies), errors, elapsed, clients, latencies, cpu_used)
+
+
+def _run_processes(job: _Job, clients: int) -> list[tuple[list[float], Counter[str], float]]:
+    ctx = multiprocessing.get_context("fork")  # the scripts' factory is a closure: inherited, never pickled
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_client_process, args=(job, n, results), daemon=True) for n in range(clients)]
+    for proc in procs:
+        proc.start()
+    outputs = []
+    try:
+        deadline = job.start_at + job.seconds + REQUEST_TIMEOUT + 10
+        for _ in procs:
+            outputs.append(results.get(timeout=max(0.1, deadline - time.monotonic())))
+    except queue.Empty as exc:
+        raise RuntimeError("a load client did not report in time") from exc
+    finally:
+        for proc in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
+    return outputs
