@@ -69,5 +69,4 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_SECURE": mode == "production",
         "REMEMBER_COOKIE_SECURE": mode == "production",
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
-        "JSON_SORT_KEYS": False,
     }
