@@ -25,7 +25,7 @@ from core.params import ParameterSet
 from core.roles import OrgKind, Role
 from trace import ledger, rules
 from trace.canonical import utc_text
-from trace.codes import InvalidCode, parse
+from trace.codes import InvalidCode
 from trace.items import code_key
 from trace.models import CaptureBatch, EventType, OrgSigningKey, TraceEvent
 from trace.rules import TRACE_RULES
@@ -163,7 +163,7 @@ def _apply(state: BatchState, events: Sequence[EventIn], org_id: int, params: Pa
 
 def _one(state: BatchState, machine: Transitions, event: EventIn, when: dt.datetime) -> list[Effect]:
     try:
-        code = parse(event.code)
+        code = state.parse(event.code)
     except InvalidCode as exc:
         raise Refused(str(exc), "invalid_trace_code") from exc
     if event.type == EventType.COMMISSION:

@@ -70,6 +70,7 @@ class BatchState:
         self.events: Sequence[EventIn] = ()
         self._usccs: dict[int, str] = {}
         self._new: list[Pack] = []
+        self._parsed: dict[str, TraceCode | InvalidCode] = {}
 
     # ------------------------------------------------------------ loading
 
@@ -80,7 +81,7 @@ class BatchState:
         for event in events:
             for text in (event.code, *event.children):
                 try:
-                    code = parse(text)
+                    code = self.parse(text)
                 except InvalidCode:
                     continue
                 codes[code_key(code)] = code
@@ -97,10 +98,25 @@ class BatchState:
             frontier = [
                 i for i in self.by_id if i not in before and self.trade_items[self.by_id[i].trade_item_id].level > 1
             ]
+        if not any(event.type == EventType.COMMISSION for event in events):
+            return  # only commissioning needs trade items for codes that have no pack yet
         product_ids = sorted({c.product_id for c in codes.values() if c.kind == "cn20"})
         gtins = sorted({c.gtin for c in codes.values() if c.kind == "gs1"})
         self._load_trade_items(sa.select(TradeItem).where(TradeItem.product_id.in_(c)) for c in _chunks(product_ids))
         self._load_trade_items(sa.select(TradeItem).where(TradeItem.gtin.in_(c)) for c in _chunks(gtins))
+
+    def parse(self, text: str) -> TraceCode:
+        """Parse a scanned code once per batch (GS1 parsing is the costliest step of capture)."""
+        found = self._parsed.get(text)
+        if found is None:
+            try:
+                found = parse(text)
+            except InvalidCode as exc:
+                found = exc
+            self._parsed[text] = found
+        if isinstance(found, InvalidCode):
+            raise found
+        return found
 
     def _load_missing_trade_items(self) -> None:
         needed = sorted({p.trade_item_id for p in self.items.values()} - set(self.trade_items))
@@ -132,7 +148,7 @@ class BatchState:
 
     def required_item(self, text: str) -> Pack:
         try:
-            code = parse(text)
+            code = self.parse(text)
         except InvalidCode as exc:
             raise Refused(f"{text!r}: {exc}", "invalid_trace_code") from exc
         found = self.items.get(code_key(code))
