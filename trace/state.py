@@ -58,6 +58,22 @@ def _chunks(values: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
         yield values[start : start + size]
 
 
+# Built once: building SELECT objects per batch costs more than running them (verification runs per scan).
+_PACK_COLUMNS = [ITEMS.c[f.name] for f in fields(Pack) if f.name != "loaded"]
+_PACKS_BY_KEY = sa.select(*_PACK_COLUMNS).where(ITEMS.c.code_key.in_(sa.bindparam("values", expanding=True)))
+_PACKS_IN_CASES = sa.select(*_PACK_COLUMNS).where(ITEMS.c.parent_id.in_(sa.bindparam("values", expanding=True)))
+_PACK_STATEMENTS = {
+    (name, lock): (stmt.order_by(ITEMS.c.code_key).with_for_update() if lock else stmt.order_by(ITEMS.c.code_key))
+    for name, stmt in (("key", _PACKS_BY_KEY), ("case", _PACKS_IN_CASES))
+    for lock in (False, True)
+}
+TRADES = TradeItem.__table__
+_TRADE_STATEMENTS = {
+    column: sa.select(TRADES).where(TRADES.c[column].in_(sa.bindparam("values", expanding=True)))
+    for column in ("id", "product_id", "gtin")
+}
+
+
 class BatchState:
     def __init__(self, session: Session, *, org_id: int, now: dt.datetime, lock: bool = False) -> None:
         self.session = session
@@ -66,7 +82,7 @@ class BatchState:
         self.now = now
         self.items: dict[str, Pack] = {}
         self.by_id: dict[int, Pack] = {}
-        self.trade_items: dict[int, TradeItem] = {}
+        self.trade_items: dict[int, sa.Row] = {}  # read-only trade item rows by id
         self.events: Sequence[EventIn] = ()
         self._usccs: dict[int, str] = {}
         self._new: list[Pack] = []
@@ -85,7 +101,7 @@ class BatchState:
                 except InvalidCode:
                     continue
                 codes[code_key(code)] = code
-        self._load(self._items_stmt(ITEMS.c.code_key.in_(chunk)) for chunk in _chunks(sorted(codes)))
+        self._load("key", sorted(codes))
         self._load_missing_trade_items()
         # Only cases hold packs: look for contents below case-level items alone (most batches have none).
         frontier = [p.id for p in self.items.values() if self.trade_items[p.trade_item_id].level > 1]
@@ -93,7 +109,7 @@ class BatchState:
             if not frontier:
                 break
             before = set(self.by_id)
-            self._load(self._items_stmt(ITEMS.c.parent_id.in_(chunk)) for chunk in _chunks(frontier))
+            self._load("case", frontier)
             self._load_missing_trade_items()
             frontier = [
                 i for i in self.by_id if i not in before and self.trade_items[self.by_id[i].trade_item_id].level > 1
@@ -102,8 +118,8 @@ class BatchState:
             return  # only commissioning needs trade items for codes that have no pack yet
         product_ids = sorted({c.product_id for c in codes.values() if c.kind == "cn20"})
         gtins = sorted({c.gtin for c in codes.values() if c.kind == "gs1"})
-        self._load_trade_items(sa.select(TradeItem).where(TradeItem.product_id.in_(c)) for c in _chunks(product_ids))
-        self._load_trade_items(sa.select(TradeItem).where(TradeItem.gtin.in_(c)) for c in _chunks(gtins))
+        self._load_trade_items("product_id", product_ids)
+        self._load_trade_items("gtin", gtins)
 
     def parse(self, text: str) -> TraceCode:
         """Parse a scanned code once per batch (GS1 parsing is the costliest step of capture)."""
@@ -120,26 +136,22 @@ class BatchState:
 
     def _load_missing_trade_items(self) -> None:
         needed = sorted({p.trade_item_id for p in self.items.values()} - set(self.trade_items))
-        self._load_trade_items(sa.select(TradeItem).where(TradeItem.id.in_(c)) for c in _chunks(needed))
+        self._load_trade_items("id", needed)
 
-    def _items_stmt(self, condition) -> sa.Select:
-        stmt = sa.select(*(ITEMS.c[f.name] for f in fields(Pack) if f.name != "loaded")).where(condition)
-        stmt = stmt.order_by(ITEMS.c.code_key)
-        return stmt.with_for_update() if self.lock else stmt
-
-    def _load(self, statements) -> None:
-        conn = self.session.connection()
-        for stmt in statements:
-            for row in conn.execute(stmt):
+    def _load(self, by: str, values: Sequence) -> None:
+        conn, stmt = self.session.connection(), _PACK_STATEMENTS[(by, self.lock)]
+        for chunk in _chunks(values):
+            for row in conn.execute(stmt, {"values": list(chunk)}):
                 pack = Pack(**row._mapping)
                 pack.mark_loaded()
                 self.items[pack.code_key] = pack
                 self.by_id[pack.id] = pack
 
-    def _load_trade_items(self, statements) -> None:
-        for stmt in statements:
-            for trade in self.session.exec(stmt).scalars():
-                self.trade_items[trade.id] = trade
+    def _load_trade_items(self, column: str, values: Sequence) -> None:
+        conn = self.session.connection()
+        for chunk in _chunks(values):
+            for row in conn.execute(_TRADE_STATEMENTS[column], {"values": list(chunk)}):
+                self.trade_items[row.id] = row
 
     # ------------------------------------------------------------ look-ups
 
@@ -226,7 +238,7 @@ class BatchState:
         self._new.append(item)
         return Effect(item, EventType.COMMISSION)
 
-    def _trade_item_for(self, code: TraceCode) -> TradeItem | None:
+    def _trade_item_for(self, code: TraceCode) -> sa.Row | None:
         for trade in self.trade_items.values():
             if (code.kind == "cn20" and trade.product_id == code.product_id) or (
                 code.kind == "gs1" and trade.gtin == code.gtin
