@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import namedtuple
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 
@@ -59,19 +60,23 @@ def _chunks(values: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
 
 
 # Built once: building SELECT objects per batch costs more than running them (verification runs per scan).
+TRADES = TradeItem.__table__
+TradeRow = namedtuple("TradeRow", [c.name for c in TRADES.c])  # read-only, attribute access like the model
 _PACK_COLUMNS = [ITEMS.c[f.name] for f in fields(Pack) if f.name != "loaded"]
-_PACKS_BY_KEY = sa.select(*_PACK_COLUMNS).where(ITEMS.c.code_key.in_(sa.bindparam("values", expanding=True)))
-_PACKS_IN_CASES = sa.select(*_PACK_COLUMNS).where(ITEMS.c.parent_id.in_(sa.bindparam("values", expanding=True)))
+_TRADE_LABELS = [c.label(f"t_{c.name}") for c in TRADES.c]
+_PACKS = sa.select(*_PACK_COLUMNS, *_TRADE_LABELS).select_from(ITEMS.join(TRADES, TRADES.c.id == ITEMS.c.trade_item_id))
 _PACK_STATEMENTS = {
-    (name, lock): (stmt.order_by(ITEMS.c.code_key).with_for_update() if lock else stmt.order_by(ITEMS.c.code_key))
-    for name, stmt in (("key", _PACKS_BY_KEY), ("case", _PACKS_IN_CASES))
+    (by, lock): (stmt.with_for_update(of=ITEMS) if lock else stmt)
+    for by, column in (("key", ITEMS.c.code_key), ("case", ITEMS.c.parent_id))
+    for stmt in [_PACKS.where(column.in_(sa.bindparam("values", expanding=True))).order_by(ITEMS.c.code_key)]
     for lock in (False, True)
 }
-TRADES = TradeItem.__table__
 _TRADE_STATEMENTS = {
     column: sa.select(TRADES).where(TRADES.c[column].in_(sa.bindparam("values", expanding=True)))
     for column in ("id", "product_id", "gtin")
 }
+_PACK_FIELDS = [c.name for c in _PACK_COLUMNS]
+_TRADE_FIELDS = [(f"t_{c.name}", c.name) for c in TRADES.c]
 
 
 class BatchState:
@@ -82,7 +87,7 @@ class BatchState:
         self.now = now
         self.items: dict[str, Pack] = {}
         self.by_id: dict[int, Pack] = {}
-        self.trade_items: dict[int, sa.Row] = {}  # read-only trade item rows by id
+        self.trade_items: dict[int, TradeRow] = {}  # read-only trade item rows by id
         self.events: Sequence[EventIn] = ()
         self._usccs: dict[int, str] = {}
         self._new: list[Pack] = []
@@ -142,7 +147,10 @@ class BatchState:
         conn, stmt = self.session.connection(), _PACK_STATEMENTS[(by, self.lock)]
         for chunk in _chunks(values):
             for row in conn.execute(stmt, {"values": list(chunk)}):
-                pack = Pack(**row._mapping)
+                mapping = row._mapping
+                pack = Pack(**{name: mapping[name] for name in _PACK_FIELDS})
+                if pack.trade_item_id not in self.trade_items:
+                    self.trade_items[pack.trade_item_id] = TradeRow(*(mapping[label] for label, _ in _TRADE_FIELDS))
                 pack.mark_loaded()
                 self.items[pack.code_key] = pack
                 self.by_id[pack.id] = pack
@@ -151,7 +159,7 @@ class BatchState:
         conn = self.session.connection()
         for chunk in _chunks(values):
             for row in conn.execute(_TRADE_STATEMENTS[column], {"values": list(chunk)}):
-                self.trade_items[row.id] = row
+                self.trade_items[row.id] = TradeRow(*row)
 
     # ------------------------------------------------------------ look-ups
 
@@ -238,7 +246,7 @@ class BatchState:
         self._new.append(item)
         return Effect(item, EventType.COMMISSION)
 
-    def _trade_item_for(self, code: TraceCode) -> sa.Row | None:
+    def _trade_item_for(self, code: TraceCode) -> TradeRow | None:
         for trade in self.trade_items.values():
             if (code.kind == "cn20" and trade.product_id == code.product_id) or (
                 code.kind == "gs1" and trade.gtin == code.gtin

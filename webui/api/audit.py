@@ -36,7 +36,7 @@ class AuditRecordOut(ma.Schema):
 
 
 @blp.route("/audit/records", methods=["GET"])
-@blp.arguments(AuditQuery, location="query")
+@blp.arguments(AuditQuery(), location="query")
 @blp.response(200, AuditRecordOut(many=True))
 @blp.paginate()
 def list_records(args: dict, pagination_parameters) -> list:

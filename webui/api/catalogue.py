@@ -37,7 +37,7 @@ class ProductOut(ma.Schema):
 
 
 @blp.route("/catalogue/products", methods=["GET"])
-@blp.arguments(ProductQuery, location="query")
+@blp.arguments(ProductQuery(), location="query")
 @blp.response(200, ProductOut(many=True))
 @blp.paginate()
 def list_products(args: dict, pagination_parameters) -> list:

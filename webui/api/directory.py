@@ -28,7 +28,7 @@ def _user_out(user) -> dict:
 
 
 @blp.route("/organisations", methods=["GET"])
-@blp.arguments(OrganisationQuery, location="query")
+@blp.arguments(OrganisationQuery(), location="query")
 @blp.response(200, OrganisationOut(many=True))
 @blp.paginate()
 def list_organisations(args: dict, pagination_parameters) -> list:
@@ -44,7 +44,7 @@ def list_organisations(args: dict, pagination_parameters) -> list:
 
 
 @blp.route("/organisations", methods=["POST"])
-@blp.arguments(OrganisationIn)
+@blp.arguments(OrganisationIn())
 @blp.response(201, OrganisationOut)
 def create_organisation(data: dict):
     """Register an organisation (administrators)."""
@@ -59,7 +59,7 @@ def get_organisation(org_id: int):
 
 
 @blp.route("/users", methods=["GET"])
-@blp.arguments(UserQuery, location="query")
+@blp.arguments(UserQuery(), location="query")
 @blp.response(200, UserOut(many=True))
 @blp.paginate()
 def list_users(args: dict, pagination_parameters) -> list:
@@ -75,7 +75,7 @@ def list_users(args: dict, pagination_parameters) -> list:
 
 
 @blp.route("/users", methods=["POST"])
-@blp.arguments(UserIn)
+@blp.arguments(UserIn())
 @blp.response(201, UserOut)
 def create_user(data: dict) -> dict:
     """Create a user with roles (administrators)."""

@@ -89,7 +89,7 @@ def sign_checkpoint() -> dict:
 
 
 @blp.route("/ledger/entries", methods=["GET"])
-@blp.arguments(EntriesQuery, location="query")
+@blp.arguments(EntriesQuery(), location="query")
 @blp.response(200, EntryOut(many=True))
 def list_entries(args: dict) -> list[dict]:
     """Return raw log entries [start, end) for independent verification (auditors; at most 1,000)."""
@@ -99,7 +99,7 @@ def list_entries(args: dict) -> list[dict]:
 
 
 @blp.route("/ledger/proofs/inclusion", methods=["GET"])
-@blp.arguments(InclusionQuery, location="query")
+@blp.arguments(InclusionQuery(), location="query")
 @blp.response(200, ProofOut)
 def inclusion_proof(args: dict) -> dict:
     """Return the RFC 6962 inclusion proof of one entry in a tree size."""
@@ -115,7 +115,7 @@ def inclusion_proof(args: dict) -> dict:
 
 
 @blp.route("/ledger/proofs/consistency", methods=["GET"])
-@blp.arguments(ConsistencyQuery, location="query")
+@blp.arguments(ConsistencyQuery(), location="query")
 @blp.response(200, ProofOut)
 def consistency_proof(args: dict) -> dict:
     """Return the RFC 6962 consistency proof between two tree sizes."""

@@ -37,7 +37,7 @@ class IssuedTokenOut(TokenOut):
 
 
 @blp.route("/auth/tokens", methods=["POST"])
-@blp.arguments(TokenIn)
+@blp.arguments(TokenIn())
 @blp.response(201, IssuedTokenOut)
 @blp.alt_response(401, description="Wrong username or password")
 @blp.alt_response(429, description="Too many failed logins")

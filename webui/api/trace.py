@@ -82,7 +82,7 @@ class BatchOut(ma.Schema):
 
 
 @blp.route("/trace/events", methods=["POST"])
-@blp.arguments(BatchInSchema)
+@blp.arguments(BatchInSchema())
 @blp.response(201, BatchOut)
 @blp.alt_response(422, description="The batch was refused: every refused event by position and reason")
 def capture_events(data: dict):
@@ -152,7 +152,7 @@ class VerifyOut(ma.Schema):
 
 
 @blp.route("/trace/verify", methods=["POST"])
-@blp.arguments(VerifyIn)
+@blp.arguments(VerifyIn())
 @blp.response(200, VerifyOut)
 def verify_pack(data: dict) -> dict:
     """May this pack be received or dispensed here? A verdict and alert codes, without changing anything."""
@@ -260,7 +260,7 @@ class KeyOut(ma.Schema):
 
 
 @blp.route("/trace/keys", methods=["POST"])
-@blp.arguments(KeyIn)
+@blp.arguments(KeyIn())
 @blp.response(201, KeyOut)
 def register_key(data: dict):
     """Register an Ed25519 public key with which your organisation signs capture batches."""
