@@ -76,6 +76,20 @@ _TRADE_STATEMENTS = {
     for column in ("id", "product_id", "gtin")
 }
 _PACK_FIELDS = [c.name for c in _PACK_COLUMNS]
+EVENTS = TraceEvent.__table__
+_DISPENSES = (
+    sa.select(
+        EVENTS.c.id,
+        EVENTS.c.type,
+        EVENTS.c.org_id,
+        EVENTS.c.at,
+        EVENTS.c.patient_ref,
+        EVENTS.c.quantity,
+        EVENTS.c.details,
+    )
+    .where(EVENTS.c.item_id == sa.bindparam("item_id"), EVENTS.c.type.in_(("dispense", "undo")))
+    .order_by(EVENTS.c.id)
+)
 _TRADE_FIELDS = [(f"t_{c.name}", c.name) for c in TRADES.c]
 
 
@@ -193,13 +207,8 @@ class BatchState:
         """Return the pack's dispensings still in force (undone ones removed), oldest first."""
         if item.id is None:
             return []
-        stmt = (
-            sa.select(TraceEvent)
-            .where(TraceEvent.item_id == item.id, TraceEvent.type.in_(("dispense", "undo")))
-            .order_by(TraceEvent.id)
-        )
         out: list[PastDispense] = []
-        for event in self.session.exec(stmt).scalars():
+        for event in self.session.connection().execute(_DISPENSES, {"item_id": item.id}):
             if event.type == "undo":
                 out = [d for d in out if d.event_id != event.details.get("undone_event_id")]
             else:
