@@ -333,15 +333,20 @@ def _run_threads(job: _ClientJob, clients: int) -> list[tuple[list[float], Count
 
 
 def _run_processes(job: _ClientJob, clients: int) -> list[tuple[list[float], Counter[str], float]]:
+    deadline = job.start_at + job.seconds + REQUEST_TIMEOUT + 10
+    return run_client_processes(_client_process, [(job,)] * clients, deadline)
+
+
+def run_client_processes(target: Callable[..., None], client_args: list[tuple], deadline: float) -> list:
+    """Run ``target(*args, results)`` in one process per client and collect one result from each by ``deadline``."""
     # One process per client (not a pool, which may hand two jobs to one process and so lose concurrency).
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("fork")  # closures are inherited, never pickled
     results = ctx.Queue()
-    procs = [ctx.Process(target=_client_process, args=(job, results), daemon=True) for _ in range(clients)]
+    procs = [ctx.Process(target=target, args=(*args, results), daemon=True) for args in client_args]
     for proc in procs:
         proc.start()
     outputs = []
     try:
-        deadline = job.start_at + job.seconds + REQUEST_TIMEOUT + 10
         for _ in procs:
             # Drain the queue before joining: a child cannot exit while its result is still unread.
             outputs.append(results.get(timeout=max(0.1, deadline - time.monotonic())))

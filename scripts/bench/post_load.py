@@ -13,7 +13,6 @@ import http.client
 import math
 import multiprocessing
 import os
-import queue
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,7 +20,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from scripts.bench.common import HOST, MAX_CLIENTS, MAX_REQUESTS, MAX_SECONDS, REQUEST_TIMEOUT, START_DELAY, LoadResult
+from scripts.bench.common import (
+    HOST,
+    MAX_CLIENTS,
+    MAX_REQUESTS,
+    MAX_SECONDS,
+    REQUEST_TIMEOUT,
+    START_DELAY,
+    LoadResult,
+    run_client_processes,
+)
 
 
 class Script(Protocol):
@@ -126,22 +134,5 @@ def run_scripts(
 
 
 def _run_processes(job: _Job, clients: int) -> list[tuple[list[float], Counter[str], float]]:
-    ctx = multiprocessing.get_context("fork")  # the scripts' factory is a closure: inherited, never pickled
-    results = ctx.Queue()
-    procs = [ctx.Process(target=_client_process, args=(job, n, results), daemon=True) for n in range(clients)]
-    for proc in procs:
-        proc.start()
-    outputs = []
-    try:
-        deadline = job.start_at + job.seconds + REQUEST_TIMEOUT + 10
-        for _ in procs:
-            outputs.append(results.get(timeout=max(0.1, deadline - time.monotonic())))
-    except queue.Empty as exc:
-        raise RuntimeError("a load client did not report in time") from exc
-    finally:
-        for proc in procs:
-            proc.join(timeout=5)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(timeout=5)
-    return outputs
+    deadline = job.start_at + job.seconds + REQUEST_TIMEOUT + 10
+    return run_client_processes(_client_process, [(job, n) for n in range(clients)], deadline)
