@@ -47,7 +47,7 @@ import sqlalchemy as sa
 from core.db import make_engine, new_session, utcnow
 from core.schema import upgrade
 from scripts.bench.bulk_rows import INSERTED, PostgresWriter, Reader, SqliteWriter
-from scripts.bench.common import print_ratio
+from scripts.bench.report import print_ratio
 from scripts.bench.trace_world import World, plan, seed_world
 from trace import capture
 from trace.canonical import canonical_bytes

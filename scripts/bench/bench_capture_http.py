@@ -34,8 +34,9 @@ import sqlalchemy as sa
 
 from core.schema import upgrade
 from scripts.bench.bench_me import bench_database
-from scripts.bench.common import HOST, GunicornServer, ServerConfig, print_errors, print_results
+from scripts.bench.common import HOST, GunicornServer, ServerConfig
 from scripts.bench.post_load import run_scripts
+from scripts.bench.report import print_errors, print_results
 from scripts.bench.trace_world import SERIAL_LIMIT, STEPS, World, seed_world
 from trace.models import EventType
 

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from scripts.bench.common import print_ratio, spread
+from scripts.bench.report import print_ratio, spread
 from trace.canonical import canonical_bytes, utc_text
 from trace.ledger import checkpoint_dict, checkpoint_message
 from trace.merkle import CompactRange, leaf_hash

@@ -50,21 +50,8 @@ from core.actor import Actor
 from core.db import make_engine, new_session, utcnow
 from core.roles import HospitalGrade, OrgKind, Role
 from core.schema import upgrade
-from scripts.bench.common import (
-    MAX_CLIENTS,
-    MAX_SECONDS,
-    GunicornServer,
-    LoadResult,
-    ServerConfig,
-    fetch,
-    mean_cpu_us,
-    mean_rps,
-    print_errors,
-    print_ratio,
-    print_results,
-    run_load,
-    spread,
-)
+from scripts.bench.common import MAX_CLIENTS, MAX_SECONDS, GunicornServer, LoadResult, ServerConfig, fetch, run_load
+from scripts.bench.report import mean_cpu_us, mean_rps, print_errors, print_ratio, print_results, spread
 
 ME_PATH = "/api/v1/me"
 HELLO_PATH = "/hello"

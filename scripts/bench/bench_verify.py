@@ -35,19 +35,9 @@ import sqlalchemy as sa
 from core.db import make_engine, new_session, utcnow
 from core.schema import upgrade
 from scripts.bench.bench_me import HELLO_PATH, bench_database, check_hello, fail
-from scripts.bench.common import (
-    HOST,
-    GunicornServer,
-    ServerConfig,
-    mean_cpu_us,
-    mean_rps,
-    print_errors,
-    print_ratio,
-    print_results,
-    run_load,
-    spread,
-)
+from scripts.bench.common import HOST, GunicornServer, ServerConfig, run_load
 from scripts.bench.post_load import run_scripts
+from scripts.bench.report import mean_cpu_us, mean_rps, print_errors, print_ratio, print_results, spread
 from scripts.bench.trace_world import World, lot_events, seed_world
 from trace import capture
 from trace.canonical import canonical_bytes

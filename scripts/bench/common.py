@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,36 +241,57 @@ class LoadResult:
 
 
 def _client_loop(job: _ClientJob) -> tuple[list[float], Counter[str], float]:
-    """Send requests one after another until the time or count runs out; reconnect whenever the server closes."""
+    """Send the job's GET one request after another until the time or count runs out."""
+    request = ("GET", job.path, dict(job.headers), None)
+    return timed_requests(job.port, job.start_at, job.seconds, job.max_requests, job.expect, lambda: request)
+
+
+def timed_requests(
+    port: int,
+    start_at: float,
+    seconds: float,
+    max_requests: int,
+    expect: int,
+    next_request: Callable[[], tuple[str, str, Mapping[str, str], bytes | None]],
+    on_answer: Callable[[int, bytes], None] | None = None,
+) -> tuple[list[float], Counter[str], float]:
+    """Send ``next_request()`` one after another until time or count runs out; reconnect whenever the server closes.
+
+    Returns the latencies (ms) of answers with status ``expect``, the errors counted by kind, and the end time.
+    """
     latencies: list[float] = []
     errors: Counter[str] = Counter()
-    headers = dict(job.headers)
-    stop_at = job.start_at + job.seconds
+    stop_at = start_at + seconds
     conn: http.client.HTTPConnection | None = None
-    time.sleep(max(0.0, job.start_at - time.monotonic()))
-    for _ in range(job.max_requests):
+    time.sleep(max(0.0, start_at - time.monotonic()))
+    for _ in range(max_requests):
+        method, path, headers, body = next_request()
         began = time.monotonic()
         if began >= stop_at:
             break
         try:
             if conn is None:
-                conn = http.client.HTTPConnection(HOST, job.port, timeout=REQUEST_TIMEOUT)
+                conn = http.client.HTTPConnection(HOST, port, timeout=REQUEST_TIMEOUT)
             # A keep-alive connection; when the response says "Connection: close" (gunicorn's sync workers always
             # do), http.client drops the socket and the next request opens a new one by itself.
-            conn.request("GET", job.path, headers=headers)
+            conn.request(method, path, body=body, headers=dict(headers))
             response = conn.getresponse()
-            response.read()
+            answer = response.read()
         except (OSError, http.client.HTTPException) as exc:
             errors[type(exc).__name__] += 1
+            if on_answer is not None:
+                on_answer(0, b"")
             if conn is not None:
                 conn.close()
                 conn = None
             time.sleep(0.01)  # a refused or reset connection must not become a busy loop
             continue
-        if response.status == job.expect:
+        if response.status == expect:
             latencies.append((time.monotonic() - began) * 1000)
         else:
             errors[f"HTTP {response.status}"] += 1
+        if on_answer is not None:
+            on_answer(response.status, answer)
     ended = time.monotonic()
     if conn is not None:
         conn.close()
@@ -359,53 +380,3 @@ def run_client_processes(target: Callable[..., None], client_args: list[tuple], 
                 proc.kill()
                 proc.join(timeout=5)
     return outputs
-
-
-# ---------------------------------------------------------------- reporting
-
-
-def mean_rps(results: Sequence[LoadResult]) -> float:
-    """Return the mean requests per second of several measurements."""
-    return sum(result.rps for result in results) / len(results) if results else 0.0
-
-
-def mean_cpu_us(results: Sequence[LoadResult]) -> float:
-    """Return the server CPU microseconds per request over several measurements (NaN if not measured)."""
-    if not results or any(result.server_cpu_s is None for result in results):
-        return math.nan
-    ok = sum(result.ok for result in results)
-    return sum(result.server_cpu_s for result in results) / ok * 1e6 if ok else math.nan
-
-
-def spread(values: Sequence[float]) -> float:
-    """Return (max - min) / mean of the values: how much repeated measurements disagree."""
-    mean = sum(values) / len(values) if values else 0.0
-    return (max(values) - min(values)) / mean if mean else math.nan
-
-
-def print_results(results: Sequence[LoadResult]) -> None:
-    """Print one row per measurement: requests, errors, requests/s and latency percentiles."""
-    width = max([len("measurement"), *(len(result.label) for result in results)])
-    print(f"{'measurement':<{width}}  {'ok':>8}  {'errors':>6}  {'secs':>6}  {'req/s':>8}  "
-          f"{'p50 ms':>7}  {'p95 ms':>7}  {'p99 ms':>7}  {'server CPU µs/req':>17}")  # fmt: skip
-    for r in results:
-        print(
-            f"{r.label:<{width}}  {r.ok:>8}  {r.error_count:>6}  {r.seconds:>6.2f}  {r.rps:>8.1f}  "
-            f"{r.percentile(50):>7.2f}  {r.percentile(95):>7.2f}  {r.percentile(99):>7.2f}  "
-            f"{r.cpu_us_per_request:>17.0f}"
-        )
-
-
-def print_errors(results: Sequence[LoadResult]) -> None:
-    """Print what went wrong in each measurement that had errors."""
-    for r in results:
-        if r.errors:
-            kinds = ", ".join(f"{kind} × {count}" for kind, count in r.errors.most_common())
-            print(f"errors in {r.label}: {kinds}")
-
-
-def print_ratio(name: str, ratio: float, target: float) -> bool:
-    """Print a ratio against its target with PASS or MISS; return whether it passed."""
-    passed = ratio >= target
-    print(f"{name} = {ratio:.3f}  (target ≥ {target:g}): {'PASS' if passed else 'MISS'}")
-    return passed

@@ -9,7 +9,6 @@ its own :class:`Script` from a factory and asks it for each next request and tel
 
 from __future__ import annotations
 
-import http.client
 import math
 import multiprocessing
 import os
@@ -21,7 +20,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from scripts.bench.common import (
-    HOST,
     MAX_CLIENTS,
     MAX_REQUESTS,
     MAX_SECONDS,
@@ -29,6 +27,7 @@ from scripts.bench.common import (
     START_DELAY,
     LoadResult,
     run_client_processes,
+    timed_requests,
 )
 
 
@@ -57,39 +56,9 @@ class _Job:
 
 def _client_loop(job: _Job, number: int) -> tuple[list[float], Counter[str], float]:
     script = job.make_script(number)
-    latencies: list[float] = []
-    errors: Counter[str] = Counter()
-    stop_at = job.start_at + job.seconds
-    conn: http.client.HTTPConnection | None = None
-    time.sleep(max(0.0, job.start_at - time.monotonic()))
-    for _ in range(job.max_requests):
-        method, path, headers, body = script.next_request()
-        began = time.monotonic()
-        if began >= stop_at:
-            break
-        try:
-            if conn is None:
-                conn = http.client.HTTPConnection(HOST, job.port, timeout=REQUEST_TIMEOUT)
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            answer = response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            errors[type(exc).__name__] += 1
-            script.answered(0, b"")
-            if conn is not None:
-                conn.close()
-                conn = None
-            time.sleep(0.01)  # a refused or reset connection must not become a busy loop
-            continue
-        if response.status == job.expect:
-            latencies.append((time.monotonic() - began) * 1000)
-        else:
-            errors[f"HTTP {response.status}"] += 1
-        script.answered(response.status, answer)
-    ended = time.monotonic()
-    if conn is not None:
-        conn.close()
-    return latencies, errors, ended
+    return timed_requests(
+        job.port, job.start_at, job.seconds, job.max_requests, job.expect, script.next_request, script.answered
+    )
 
 
 def _client_process(job: _Job, number: int, results: multiprocessing.Queue) -> None:
