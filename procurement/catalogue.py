@@ -1,52 +1,69 @@
-"""The product catalogue: drugs and high-value consumables that hospitals buy and tenders group into lots."""
+"""The product catalogue: drugs and high-value consumables that hospitals buy and tenders group into lots.
+
+Every signed-in user reads it; platform administrators add products one by one (:func:`create_product`) or from a
+spreadsheet (:mod:`procurement.catalogue_io`). The rules a product obeys live in :mod:`procurement.catalogue_checks`
+and the layouts of its codes in :mod:`procurement.catalogue_codes`.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-from enum import StrEnum
+from collections.abc import Mapping
+from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Session
 
 from core.actor import Actor
-from core.db import UTCDateTime, utcnow
-from core.errors import not_found
+from core.audit import record_audit
+from core.errors import CONFLICT, INVALID, DomainError, not_found
+from core.models import Organisation
 from core.pagination import Page, paginate
+from core.roles import Role
+from procurement.catalogue_checks import (
+    Problem,
+    check_product,
+    clashes_with_catalogue,
+    maker_problem,
+)
+from procurement.catalogue_models import (
+    GQCE_ELIGIBLE,
+    CatalogueImport,
+    GqceStatus,
+    ImportStatus,
+    Product,
+    ProductKind,
+)
+
+__all__ = [
+    "GQCE_ELIGIBLE",
+    "CatalogueImport",
+    "GqceStatus",
+    "ImportStatus",
+    "Product",
+    "ProductKind",
+    "create_product",
+    "get_product",
+    "list_products",
+    "product_query",
+]
+
+# The columns a product is created from (the API's ProductIn and the import template carry the same).
+PRODUCT_FIELDS = (
+    "kind", "generic_name", "generic_name_en", "dosage_form", "strength", "pack_quantity", "unit", "package_spec",
+    "manufacturer_id", "mah_id", "approval_number", "insurance_code", "trace_product_id", "gtin", "gqce_status",
+    "essential", "key_monitored", "udi_di", "category", "registration_number",
+)  # fmt: skip
 
 
-class ProductKind(StrEnum):
-    DRUG = "drug"
-    CONSUMABLE = "consumable"
-
-
-class Product(SQLModel, table=True):
-    """One marketed product at one packaging: generic name, form, strength and pack, from one manufacturer."""
-
-    __tablename__ = "products"
-    __table_args__ = (
-        sa.CheckConstraint("kind IN ('drug', 'consumable')", name="kind"),
-        sa.CheckConstraint("pack_quantity > 0", name="pack_quantity_positive"),
-        sa.Index("ix_products_generic_name", "generic_name"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(default=ProductKind.DRUG.value, sa_column=sa.Column(sa.String(16), nullable=False))
-    generic_name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))  # 通用名
-    generic_name_en: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
-    dosage_form: str = Field(sa_column=sa.Column(sa.String(50), nullable=False))  # 剂型
-    strength: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))  # 规格
-    pack_quantity: int = Field(nullable=False)  # smallest units per pack (转换比)
-    unit: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))  # 片, 粒, 支, 袋 …
-    package_spec: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))  # 包装规格, e.g. 10mg×7片×2板
-    manufacturer_id: int = Field(foreign_key="organisations.id", index=True, nullable=False)
-    approval_number: str | None = Field(default=None, sa_column=sa.Column(sa.String(32)))  # 国药准字
-    insurance_code: str | None = Field(default=None, sa_column=sa.Column(sa.String(32), unique=True))  # 医保药品编码
-    trace_product_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(7), unique=True))
-    gtin: str | None = Field(default=None, sa_column=sa.Column(sa.String(14), unique=True))
-    gqce_passed: bool = Field(default=False, nullable=False)  # 通过一致性评价
-    essential: bool = Field(default=False, nullable=False)  # 国家基本药物
-    key_monitored: bool = Field(default=False, nullable=False)  # 重点监控
-    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
+def product_query(*, q: str | None = None, kind: ProductKind | str | None = None) -> sa.Select[Any]:
+    """Return the catalogue's select statement in display order, optionally searching names and of one kind."""
+    stmt = sa.select(Product).order_by(Product.generic_name, Product.strength, Product.id)
+    if q:
+        like = f"%{q.strip()}%"
+        stmt = stmt.where(sa.or_(Product.generic_name.ilike(like), Product.generic_name_en.ilike(like)))
+    if kind:
+        stmt = stmt.where(Product.kind == ProductKind(kind).value)
+    return stmt
 
 
 def list_products(
@@ -59,13 +76,7 @@ def list_products(
     kind: ProductKind | None = None,
 ) -> Page[Product]:
     """List catalogue products (readable by every signed-in user), optionally searching names."""
-    stmt = sa.select(Product).order_by(Product.generic_name, Product.strength, Product.id)
-    if q:
-        like = f"%{q.strip()}%"
-        stmt = stmt.where(sa.or_(Product.generic_name.ilike(like), Product.generic_name_en.ilike(like)))
-    if kind:
-        stmt = stmt.where(Product.kind == ProductKind(kind).value)
-    return paginate(session, stmt, page=page, per_page=per_page)
+    return paginate(session, product_query(q=q, kind=kind), page=page, per_page=per_page)
 
 
 def get_product(session: Session, *, product_id: int, actor: Actor) -> Product:
@@ -74,3 +85,52 @@ def get_product(session: Session, *, product_id: int, actor: Actor) -> Product:
     if product is None:
         raise not_found("Product", product_id)
     return product
+
+
+def create_product(session: Session, *, data: Mapping[str, Any], actor: Actor) -> Product:
+    """Add one product to the catalogue (administrators only), refusing bad codes and codes already taken."""
+    actor.require(Role.ADMIN)
+    unknown = set(data) - set(PRODUCT_FIELDS)
+    if unknown:
+        raise ValueError(f"create_product got unknown fields {sorted(unknown)}")
+    values, problems = check_product({field: data.get(field) for field in PRODUCT_FIELDS})
+    for field in ("manufacturer_id", "mah_id"):
+        if values.get(field) is not None:
+            problem = maker_problem(session.get(Organisation, values[field]), field=field, reference=values[field])
+            problems += [problem] if problem else []
+    if problems:
+        raise DomainError(
+            INVALID, "the product has invalid fields; see errors", code="invalid_product", errors=_by_field(problems)
+        )
+    clashes = clashes_with_catalogue(session, [values]).get(0, [])
+    if clashes:
+        raise DomainError(
+            CONFLICT, "the catalogue already has a product with these codes", code="product_exists",
+            errors=_by_field(clashes),
+        )  # fmt: skip
+    if values.get("mah_id") is None:
+        values["mah_id"] = values["manufacturer_id"]
+    product = Product(**values)
+    session.add(product)
+    session.flush()  # the audit record names the id
+    record_audit(
+        session,
+        actor=actor,
+        action="catalogue.product_created",
+        object_type="product",
+        object_id=product.id,
+        details={
+            "kind": product.kind,
+            "generic_name": product.generic_name,
+            "approval_number": product.approval_number,
+            "udi_di": product.udi_di,
+        },
+    )
+    return product
+
+
+def _by_field(problems: list[Problem]) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for problem in problems:
+        errors.setdefault(problem.field or "product", []).append(problem.message)
+    return errors

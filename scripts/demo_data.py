@@ -20,7 +20,8 @@ from core.db import utcnow
 from core.errors import CONFLICT, DomainError
 from core.models import Organisation, User
 from core.roles import OrgKind, Role
-from procurement.catalogue import Product
+from procurement.catalogue import GqceStatus, Product, ProductKind
+from scripts.demo.consumables import consumable_products
 from scripts.demo.drugs import DRUGS, DemoDrug
 from scripts.demo.trace_flow import load_trace_flow
 from scripts.demo.world import ENTERPRISE, LUJIANG, MINHAI, ORGS, SHAXI, USERS, DemoOrg, DemoUser
@@ -112,7 +113,8 @@ def approval_number(index: int) -> str:
 
 
 def demo_products(manufacturer_ids: dict[str, int]) -> list[Product]:
-    """Build the catalogue products, each with its three codes (医保编码, trace identifier, GTIN)."""
+    """Build the catalogue: the drugs, each with its three codes (医保编码, trace identifier, GTIN), then the
+    high-value consumables with their UDI-DIs."""
     name_numbers: dict[str, int] = {}
     strengths: dict[str, list[str]] = {}
     per_maker: Counter[str] = Counter()
@@ -134,16 +136,17 @@ def demo_products(manufacturer_ids: dict[str, int]) -> list[Product]:
                 unit=drug.unit,
                 package_spec=drug.package_spec,
                 manufacturer_id=manufacturer_ids[drug.maker],
+                mah_id=manufacturer_ids[drug.mah or drug.maker],
                 approval_number=approval_number(index),
                 insurance_code=insurance_code(drug, name_no=name_no, strength_no=seen.index(drug.strength) + 1),
                 trace_product_id=trace_product_id(drug.maker, item),
                 gtin=gtin14(drug.maker, item),
-                gqce_passed=drug.gqce_passed,
+                gqce_status=(GqceStatus.PASSED if drug.gqce_passed else GqceStatus.NOT_EVALUATED).value,
                 essential=drug.essential,
                 key_monitored=drug.key_monitored,
             )
         )
-    return products
+    return products + consumable_products(manufacturer_ids)
 
 
 def load_demo(
@@ -206,7 +209,7 @@ def load_demo(
     config = load_config() if signing_key is None or pseudonym_key is None else {}
     trace = load_trace_flow(
         session,
-        products=products,
+        products=[p for p in products if p.kind == ProductKind.DRUG],  # trace codes are for drugs
         org_ids={name: org.id for name, org in orgs.items()},
         actors=capture_actors(session, users),
         signing_key=signing_key or load_or_create_private_key(config["SIGNING_KEY_PATH"]),

@@ -24,6 +24,7 @@ class DemoDrug:
     gqce_passed: bool = True  # 通过仿制药质量和疗效一致性评价
     essential: bool = False  # 国家基本药物目录 (2018)
     key_monitored: bool = False  # 第一批国家重点监控合理用药药品目录 (2019)
+    mah: str | None = None  # 上市许可持有人 when another company makes the drug for it (委托生产); else the maker
 
 
 ESSENTIAL = {"essential": True}
@@ -71,7 +72,8 @@ DRUGS: tuple[DemoDrug, ...] = (
              **ESSENTIAL),
     DemoDrug("甲磺酸伊马替尼片", "Imatinib Mesylate Tablets", "片剂", "0.1g", 60, "片", "0.1g×10片×6板",
              "L01EA", "Y", LUJIANG, **ESSENTIAL),
-    DemoDrug("利伐沙班片", "Rivaroxaban Tablets", "片剂", "10mg", 5, "片", "10mg×5片", "B01AF", "L", LUJIANG),
+    DemoDrug("利伐沙班片", "Rivaroxaban Tablets", "片剂", "10mg", 5, "片", "10mg×5片", "B01AF", "L", LUJIANG,
+             mah=MINHAI),
     DemoDrug("孟鲁司特钠片", "Montelukast Sodium Tablets", "片剂", "10mg", 5, "片", "10mg×5片", "R03DC", "M", LUJIANG,
              **ESSENTIAL),
     DemoDrug("奥美拉唑肠溶胶囊", "Omeprazole Enteric-coated Capsules", "肠溶胶囊", "20mg", 14, "粒", "20mg×14粒",

@@ -84,7 +84,7 @@ def test_every_code_is_well_formed_and_unique(db, loaded):
         assert uscc_std.is_valid(org.uscc), org.name
         assert org.uscc[2:8] == org.region_code
         assert org.uscc[:2] == PREFIXES[OrgKind(org.kind)], org.name
-    products = _all(db, Product)
+    products = [p for p in _all(db, Product) if p.kind == "drug"]
     for p in products:
         assert len(p.gtin) == 14 and p.gtin.startswith("069") and ean.is_valid(p.gtin), p.gtin
         assert re.fullmatch(r"X[A-Z]\d{2}[A-Z]{2}[A-Z]\d{3}[A-Z]\d{3}\d{9}", p.insurance_code), p.insurance_code
@@ -93,6 +93,12 @@ def test_every_code_is_well_formed_and_unique(db, loaded):
     for field in ("insurance_code", "trace_product_id", "gtin", "approval_number"):
         values = [getattr(p, field) for p in products]
         assert len(set(values)) == len(values), field
+    consumables = [p for p in _all(db, Product) if p.kind == "consumable"]
+    assert len(consumables) >= 3 and len({p.udi_di for p in consumables}) == len(consumables)
+    for p in consumables:
+        assert p.udi_di.startswith("069") and ean.is_valid(p.udi_di), p.udi_di
+        assert re.fullmatch(r"国械注准\d{4}3\d{6}", p.registration_number), p.registration_number
+        assert re.fullmatch(r"C\d{26}", p.insurance_code) and p.gqce_status == "not_applicable"
 
 
 def test_member_hospital_belongs_to_the_general_hospital(db, loaded):
@@ -216,7 +222,7 @@ def test_the_trace_flow_captures_packs_alerts_and_checkpoints(db, loaded, tmp_pa
     assert packs >= 100
     report = verify_export(tmp_path / "export")
     assert report.ok, report.problems
-    products = _all(db, Product)
+    products = [p for p in _all(db, Product) if p.kind == "drug"]  # trace codes are for drugs
     units = db.exec(sa.select(TradeItem).where(TradeItem.level == 1)).scalars().all()
     assert {(u.product_id, u.gtin, u.catalogue_ref) for u in units} == {
         (p.trace_product_id, p.gtin, p.id) for p in products
