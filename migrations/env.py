@@ -10,7 +10,8 @@ from sqlmodel import SQLModel
 
 import core.alerts
 import core.models  # noqa: F401
-import procurement.catalogue  # noqa: F401
+import procurement.catalogue
+import procurement.tenders.models  # noqa: F401
 import trace.models  # noqa: F401
 from core.db import make_engine
 

@@ -25,6 +25,17 @@ PG_ENV = "YAOLIAN_TEST_POSTGRES_URL"
 BACKENDS = ("sqlite", "postgresql")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_tender_keys() -> Iterator[None]:
+    """Wrap tender keys with scrypt at its lowest accepted cost in tests (production: 2**17); keys record their cost."""
+    from procurement import sealing
+
+    production = sealing.SCRYPT_LOG2_N
+    sealing.SCRYPT_LOG2_N = 14
+    yield
+    sealing.SCRYPT_LOG2_N = production
+
+
 def _admin_url(url: str) -> sa.URL:
     return make_url(url).set(drivername="postgresql+psycopg")
 

@@ -23,6 +23,8 @@ from core.models import ApiToken
 from core.roles import ROLE_ORG_KINDS, OrgKind, Role
 from procurement.catalogue import Product
 from tests.factories import DEFAULT_ROLES, PASSWORD, make_uscc
+from tests.webui.matrix_catalogue import catalogue_rows
+from tests.webui.matrix_tenders import tender_rows
 from tests.webui.matrix_trace import trace_rows
 
 ROLES = list(Role)
@@ -167,10 +169,12 @@ MATRIX: list[Row] = [
 
 
 MATRIX += trace_rows(Row)
+MATRIX += catalogue_rows(Row)
+MATRIX += tender_rows(Row)
 
 
 @pytest.fixture
-def world_for(factory, db):
+def world_for(factory, db, app):
     def build(role: Role) -> World:
         kind = HOME_KIND[role]
         assert kind in ROLE_ORG_KINDS[role]
@@ -181,6 +185,7 @@ def world_for(factory, db):
         world = World(caller, own, foreign, colleague, stranger, factory, _product(factory, db), role)
         ids = {"own": _token_id(factory, caller), "foreign": _token_id(factory, stranger)}
         world.token_id = ids.__getitem__  # type: ignore[attr-defined]
+        world.app = app  # type: ignore[attr-defined]  # tender bids are signed with the app's platform key
         return world
 
     return build

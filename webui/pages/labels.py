@@ -61,6 +61,24 @@ ACTIONS = {
     "signing_key.registered": _l("Signing key registered"),
     "signing_key.revoked": _l("Signing key revoked"),
     "ledger.checkpoint_signed": _l("Ledger checkpoint signed"),
+    "catalogue.product_created": _l("Catalogue product added"),
+    "catalogue.imported": _l("Catalogue imported"),
+    "catalogue.import_rejected": _l("Catalogue import rejected"),
+    "tender.created": _l("Tender created"),
+    "tender.updated": _l("Tender edited"),
+    "tender.lot_added": _l("Lot added"),
+    "tender.demand_collection": _l("Demand collection started"),
+    "tender.bidding": _l("Bidding opened, rules frozen"),
+    "tender.in_force": _l("Agreements put in force"),
+    "tender.closed": _l("Tender closed"),
+    "tender.demand_reported": _l("Demand reported"),
+    "tender.demand_updated": _l("Demand report changed"),
+    "tender.bid_sealed": _l("Sealed bid received"),
+    "tender.opened": _l("Bids opened"),
+    "tender.evaluated": _l("Bids evaluated"),
+    "tender.revival_accepted": _l("Revival price accepted"),
+    "tender.awarded": _l("Awards published"),
+    "supplier.sanctioned": _l("Supplier suspended"),
 }
 
 OBJECT_TYPES = {
@@ -73,6 +91,13 @@ OBJECT_TYPES = {
     "alert": _l("Alert"),
     "org_signing_key": _l("Signing key"),
     "checkpoint": _l("Ledger checkpoint"),
+    "product": _l("Product"),
+    "catalogue_import": _l("Catalogue import"),
+    "tender": _l("Tender"),
+    "tender_lot": _l("Lot"),
+    "tender_demand": _l("Demand report"),
+    "tender_bid": _l("Bid"),
+    "supplier_sanction": _l("Supplier sanction"),
 }
 
 

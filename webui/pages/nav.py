@@ -29,6 +29,7 @@ def navigation(actor: Actor | None) -> list[NavItem]:
     items = [
         NavItem("home_pages.home", _l("Home"), also=("home_pages.group_home",)),
         NavItem("home_pages.catalogue", _l("Catalogue")),
+        NavItem("tender_pages.tenders", _l("Tenders"), also=("tender_pages.tender", "tender_pages.new_tender")),
     ]
     if actor.has(Role.PHARMACIST, Role.PHARMACY_MANAGER, Role.SUPPLIER_REP):
         items.append(NavItem("trace_pages.scan", _l("Scan to verify"), also=("trace_pages.check_scan",)))
