@@ -31,7 +31,7 @@ DOSAGE_CLASSES = {
 
 class TenderForm(FlaskForm):
     title = StringField(_l("Title"), [DataRequired(), Length(min=2, max=200)])
-    kind = SelectField(_l("Kind"), choices=lambda: [(k.value, label) for k, label in TENDER_KINDS.items()])
+    kind = SelectField(_l("Tender kind"), choices=lambda: [(k.value, label) for k, label in TENDER_KINDS.items()])
     rule_set = SelectField(_l("Rule set"), choices=[])
     region_prefix = StringField(
         _l("Area (region code prefix)"),
@@ -66,7 +66,7 @@ class DemandForm(FlaskForm):
     product_id = SelectField(_l("Brand"), choices=[])
     quantity = IntegerField(_l("Annual demand (comparable units)"), [DataRequired(), NumberRange(min=1)])
     historical_use = IntegerField(_l("Average annual use, last two years"), [Optional(), NumberRange(min=0)])
-    exception_reason = StringField(_l("Reason if below 80 % of use"), [Optional(), Length(max=500)])
+    exception_reason = StringField(_l("Reason if below 80 per cent of use"), [Optional(), Length(max=500)])
 
 
 class BidForm(FlaskForm):

@@ -23,7 +23,7 @@ OUTCOMES = {
 }
 DEMAND_FLAGS = {
     "over_reported": _l("far above historical use (rule 3.9)"),
-    "below_history_excused": _l("below 80 % of historical use, with a reason (rule 1.1.7)"),
+    "below_history_excused": _l("below 80 per cent of historical use, with a reason (rule 1.1.7)"),
 }
 FILTERS = ("tender_status_label", "outcome_label", "demand_flag_label")
 
