@@ -23,6 +23,7 @@ from core.roles import OrgKind, Role
 from procurement.catalogue import GqceStatus, Product, ProductKind
 from scripts.demo.consumables import consumable_products
 from scripts.demo.drugs import DRUGS, DemoDrug
+from scripts.demo.tenders import load_demo_tenders
 from scripts.demo.trace_flow import load_trace_flow
 from scripts.demo.world import ENTERPRISE, LUJIANG, MINHAI, ORGS, SHAXI, USERS, DemoOrg, DemoUser
 from trace.signing import load_or_create_private_key
@@ -207,16 +208,19 @@ def load_demo(
             details={"source": "demo", "count": len(batch), "product_ids": [p.id for p in batch]},
         )  # fmt: skip
     config = load_config() if signing_key is None or pseudonym_key is None else {}
+    signing_key = signing_key or load_or_create_private_key(config["SIGNING_KEY_PATH"])
+    now = now or utcnow()
     trace = load_trace_flow(
         session,
         products=[p for p in products if p.kind == ProductKind.DRUG],  # trace codes are for drugs
         org_ids={name: org.id for name, org in orgs.items()},
         actors=capture_actors(session, users),
-        signing_key=signing_key or load_or_create_private_key(config["SIGNING_KEY_PATH"]),
+        signing_key=signing_key,
         pseudonym_key=pseudonym_key or config["PSEUDONYM_KEY"],
-        now=now or utcnow(),
+        now=now,
         scale=scale,
     )
+    tenders = load_demo_tenders(session, users=users, signing_key=signing_key, now=now)
     kinds = Counter(OrgKind(org.kind) for org in orgs.values())
     return (
         f"Fujian demo world loaded: {len(orgs)} organisations ({kinds[OrgKind.HOSPITAL]} hospitals, "
@@ -224,7 +228,8 @@ def load_demo(
         f"{kinds[OrgKind.INSURANCE_BUREAU]} insurance bureau, {kinds[OrgKind.PROCUREMENT_OFFICE]} procurement "
         f"offices), {len(DEMO_USERS)} users, {len(products)} products. Trace flow: {trace.packs} packs "
         f"({trace.cases} cases) in {trace.batches} batches, {trace.entries} ledger entries, "
-        f"{len(trace.alerts)} alerts ({', '.join(sorted(set(trace.alerts)))}), {trace.checkpoints} checkpoints."
+        f"{len(trace.alerts)} alerts ({', '.join(sorted(set(trace.alerts)))}), {trace.checkpoints} checkpoints. "
+        f"{tenders}"
     )
 
 

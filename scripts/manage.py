@@ -48,6 +48,7 @@ def cmd_load_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_logins(_args: argparse.Namespace) -> int:
+    from scripts.demo.tenders import DEMO_OPENING_PASSPHRASE
     from scripts.demo_data import DEMO_USERS, demo_password
 
     if load_config()["YAOLIAN_ENV"] == "production":
@@ -56,6 +57,7 @@ def cmd_demo_logins(_args: argparse.Namespace) -> int:
     print("\nDemo logins (development only):")
     for user in DEMO_USERS:
         print(f"  {user.username:<22} {demo_password(user.username):<20} {user.role_label}  ·  {user.org_name}")
+    print(f"\nOpening passphrase of every demo tender (demo only): {DEMO_OPENING_PASSPHRASE}")
     return 0
 
 

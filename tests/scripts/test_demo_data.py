@@ -20,11 +20,28 @@ from core.errors import DomainError
 from core.models import AuditRecord, Organisation, User, UserRole
 from core.passwords import check_password_policy
 from core.roles import OrgKind, Role
+from procurement import sealing
 from procurement.catalogue import Product
+from procurement.rules.types import Outcome
+from procurement.tenders.models import (
+    AgreedVolume,
+    Award,
+    Bid,
+    BidOutcome,
+    DemandReport,
+    Lot,
+    LotProduct,
+    Tender,
+    TenderKind,
+    TenderStatus,
+)
+from procurement.tenders.reads import OPENED, PUBLISHED
+from scripts.demo.tenders import COMPETITORS, DEMO_OPENING_PASSPHRASE
 from scripts.demo.trace_flow import EXPECTED_ALERTS
 from scripts.demo_data import DEFAULT_DEMO_PASSWORD, DEMO_USERS, demo_password, load_demo
 from trace import ledger
 from trace.models import Checkpoint, Item, LedgerEntry, TraceEvent, TradeItem
+from trace.signing import public_raw
 from trace.verify import verify_export
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +93,9 @@ def test_loads_the_promised_world(db, loaded):
     held = set(db.exec(sa.select(UserRole.role)).scalars().all())
     assert held == {role.value for role in Role}
     assert len(_all(db, User)) == len(DEMO_USERS)
-    assert f"{len(orgs)} organisations" in loaded and f"{len(products)} products" in loaded
+    base = len(products) - len(COMPETITORS)  # the tenders' competing products are counted with the tenders
+    assert f"{len(orgs)} organisations" in loaded and f"{base} products" in loaded
+    assert f"{len(COMPETITORS)} competing products" in loaded
 
 
 def test_every_code_is_well_formed_and_unique(db, loaded):
@@ -118,7 +137,9 @@ def test_audit_records_every_organisation_user_and_product_batch(db, loaded):
     assert count("user.created") == len(DEMO_USERS)
     batches = db.exec(sa.select(AuditRecord).where(AuditRecord.action == "product.batch_created")).scalars().all()
     assert len(batches) == 3
-    assert sum(b.details["count"] for b in batches) == len(_all(db, Product))
+    # The base catalogue in one batch per maker; the tenders' competing products one by one, by the catalogue.
+    assert sum(b.details["count"] for b in batches) + count("catalogue.product_created") == len(_all(db, Product))
+    assert count("catalogue.product_created") == len(COMPETITORS)
     assert {b.actor_name for b in batches} == {"system:demo"}
 
 
@@ -183,6 +204,7 @@ def test_manage_commands_load_once_and_print_every_login(tmp_path):
     logins = manage("demo-logins")
     for demo in DEMO_USERS:
         assert re.search(rf"^\s+{re.escape(demo.username)}\s+{DEFAULT_DEMO_PASSWORD}\s", logins, re.M), demo.username
+    assert DEMO_OPENING_PASSPHRASE in logins
 
 
 def count(db, model, *where) -> int:
@@ -222,10 +244,106 @@ def test_the_trace_flow_captures_packs_alerts_and_checkpoints(db, loaded, tmp_pa
     assert packs >= 100
     report = verify_export(tmp_path / "export")
     assert report.ok, report.problems
-    products = [p for p in _all(db, Product) if p.kind == "drug"]  # trace codes are for drugs
+    traced = {i for b in _audits(db, "product.batch_created") for i in b.details["product_ids"]}
+    products = [p for p in _all(db, Product) if p.kind == "drug" and p.id in traced]  # trace codes are for drugs
     units = db.exec(sa.select(TradeItem).where(TradeItem.level == 1)).scalars().all()
     assert {(u.product_id, u.gtin, u.catalogue_ref) for u in units} == {
         (p.trace_product_id, p.gtin, p.id) for p in products
     }
     cases = db.exec(sa.select(TradeItem).where(TradeItem.level == 3)).scalars().all()
     assert len(cases) == 4 and all(re.fullmatch(r"\d{7}", c.product_id) for c in cases)
+
+
+def _audits(db, action: str) -> list[AuditRecord]:
+    return db.exec(sa.select(AuditRecord).where(AuditRecord.action == action)).scalars().all()
+
+
+def _tenders(db) -> dict[str, Tender]:
+    return {t.status: t for t in _all(db, Tender)}
+
+
+def test_demo_tenders_show_every_stage(db, loaded):
+    tenders = _tenders(db)
+    assert set(tenders) == {"in_force", "awarded", "bidding", "demand_collection"}
+    national, sanming = tenders["in_force"], tenders["awarded"]
+    assert (national.kind, national.rule_set_name, national.region_prefix) == ("national_vbp", "vbp.batch10", "35")
+    assert (sanming.kind, sanming.rule_set_name) == (TenderKind.ALLIANCE, "alliance.sanming-ab")
+    organisers = {t.status: db.get(Organisation, t.organiser_org_id).name for t in tenders.values()}
+    assert organisers["in_force"] == "福建省药械联合采购中心" and organisers["awarded"] == "三明采购联盟办公室"
+    # Every stage happened in the past except the deadlines still to come.
+    assert all(t.published_at < utcnow() for t in (national, sanming))
+    assert tenders["bidding"].bid_deadline > utcnow() + dt.timedelta(days=20)
+    assert tenders["demand_collection"].demand_deadline > utcnow()
+
+    # Each of the national batch's lots has competing products of all three makers, of different strengths.
+    def lot_products(tender):
+        stmt = sa.select(LotProduct, Product).join(Product, Product.id == LotProduct.product_id)
+        rows = db.exec(stmt.where(LotProduct.lot_id.in_(sa.select(Lot.id).where(Lot.tender_id == tender.id)))).all()
+        by_lot: dict[int, list] = {}
+        for row, product in rows:
+            by_lot.setdefault(row.lot_id, []).append((row, product))
+        return by_lot
+
+    national_lots = lot_products(national)
+    assert len(national_lots) == 2
+    for products in national_lots.values():
+        assert len({p.manufacturer_id for _, p in products}) == 3
+        assert len({row.spec_factor for row, _ in products}) >= 2 and all(p.gqce_passed for _, p in products)
+    assert [{row.group for row, _ in rows} for rows in lot_products(sanming).values()] == [{"A", "B"}]
+
+
+def test_demo_demand_comes_from_every_hospital_with_its_flags(db, loaded):
+    national = _tenders(db)["in_force"]
+    reports = db.exec(sa.select(DemandReport).where(DemandReport.tender_id == national.id)).scalars().all()
+    hospitals = {o.id for o in _all(db, Organisation) if o.kind == OrgKind.HOSPITAL}
+    assert {r.hospital_id for r in reports} == hospitals and len(hospitals) == 7
+    assert any(r.product_id for r in reports) and any(r.product_id is None for r in reports)  # brand and generic
+    assert [r.flags for r in reports if "over_reported" in r.flags] == [["over_reported"]]
+    excused = [r for r in reports if "below_history_excused" in r.flags]
+    assert len(excused) == 1 and excused[0].exception_reason and excused[0].quantity < excused[0].historical_use
+
+
+def test_every_demo_bid_is_signed_and_has_exactly_one_outcome_once_opened(db, loaded):
+    tenders = _tenders(db)
+    key = public_raw(KEY.public_key())
+    for tender in tenders.values():
+        bids = db.exec(sa.select(Bid).where(Bid.tender_id == tender.id)).scalars().all()
+        assert all(sealing.verify_receipt(key, bid.receipt) for bid in bids)  # the platform key load_demo got
+        outcomes = db.exec(sa.select(BidOutcome.bid_id).where(BidOutcome.tender_id == tender.id)).scalars().all()
+        if tender.status in OPENED:
+            assert bids and sorted(outcomes) == sorted(bid.id for bid in bids), tender.title
+            assert all(bid.price is not None for bid in bids)
+        else:
+            assert outcomes == [] and all(bid.price is None for bid in bids)  # still sealed
+    assert len(db.exec(sa.select(Bid).where(Bid.tender_id == tenders["bidding"].id)).scalars().all()) == 2
+    assert db.exec(sa.select(Bid).where(Bid.tender_id == tenders["demand_collection"].id)).first() is None
+    # Batch 10: a bid lost on the 1.8× rule, accepted the revival price and won in the second evaluation.
+    national = tenders["in_force"]
+    revived = (
+        db.exec(
+            sa.select(BidOutcome).where(BidOutcome.tender_id == national.id, BidOutcome.outcome == Outcome.WON_REVIVED)
+        )
+        .scalars()
+        .one()
+    )
+    assert revived.round == 2 and revived.rule == "1.3.4(2)"
+    assert db.get(Bid, revived.bid_id).revival_accepted_at < national.published_at
+    award = db.exec(sa.select(Award).where(Award.bid_id == revived.bid_id)).scalars().one()
+    assert award.revived and award.award_ucp < db.get(Bid, revived.bid_id).ucp
+    assert {e.details["round"] for e in _audits(db, "tender.evaluated") if e.object_id == str(national.id)} == {1, 2}
+
+
+def test_awarded_demo_tenders_give_every_reporting_hospital_its_agreed_volume(db, loaded):
+    awarded = [t for t in _all(db, Tender) if t.status in PUBLISHED]
+    assert {t.status for t in awarded} == {TenderStatus.IN_FORCE, TenderStatus.AWARDED}
+    for tender in awarded:
+        reported = set(
+            db.exec(
+                sa.select(DemandReport.lot_id, DemandReport.hospital_id).where(DemandReport.tender_id == tender.id)
+            ).all()
+        )
+        volumes = db.exec(sa.select(AgreedVolume).where(AgreedVolume.tender_id == tender.id)).scalars().all()
+        assert {(v.lot_id, v.hospital_id) for v in volumes} == reported, tender.title
+        assert all(0 < v.agreed_volume <= v.reported_base for v in volumes)
+        winners = {a.id for a in db.exec(sa.select(Award).where(Award.tender_id == tender.id)).scalars()}
+        assert {v.award_id for v in volumes} <= winners

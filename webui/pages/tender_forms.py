@@ -28,6 +28,10 @@ DOSAGE_CLASSES = {
     DosageClass.OTHER: _l("Other"),
 }
 
+# A datetime-local input sends seconds when its value has them (set by a script, or with step="1"); minutes first,
+# as the field renders its value.
+DATETIME_LOCAL = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+
 
 class TenderForm(FlaskForm):
     title = StringField(_l("Title"), [DataRequired(), Length(min=2, max=200)])
@@ -38,8 +42,8 @@ class TenderForm(FlaskForm):
         [Optional(), Regexp(r"^(\d{2}|\d{4}|\d{6})$", message=_l("Enter 2, 4 or 6 digits."))],
         description=_l("e.g. 35 for all of Fujian, 3502 for Xiamen; empty for everywhere."),
     )
-    demand_deadline = DateTimeLocalField(_l("Demand reports due (UTC)"), [Optional()], format="%Y-%m-%dT%H:%M")
-    bid_deadline = DateTimeLocalField(_l("Bid deadline (UTC)"), [DataRequired()], format="%Y-%m-%dT%H:%M")
+    demand_deadline = DateTimeLocalField(_l("Demand reports due (UTC)"), [Optional()], format=DATETIME_LOCAL)
+    bid_deadline = DateTimeLocalField(_l("Bid deadline (UTC)"), [DataRequired()], format=DATETIME_LOCAL)
     description = StringField(_l("Description"), [Optional(), Length(max=5000)])
 
 
