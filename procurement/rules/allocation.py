@@ -16,15 +16,18 @@ count toward the region's volume for picking. Every other hospital is supplied b
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from itertools import repeat
 from operator import attrgetter
+
+import numpy as np
 
 from core.errors import INVALID, DomainError
 from core.params import ParameterSet
 from procurement.rules.outcomes import bulk_builder
 from procurement.rules.types import Allocation, HospitalDemand, LotCategory, LotResult
-from procurement.rules.volumes import agreed_volumes
+from procurement.rules.volumes import volume_ratio
 
 REGION_PICK = "region_pick"
 REPORTED_BRAND = "reported_brand"
@@ -58,6 +61,75 @@ def region_suppliers(
     }
 
 
+@dataclass(frozen=True)
+class DemandTable:
+    """Every lot's demands, column by column, as one query returns them (``None`` product = generic name)."""
+
+    lot_ids: Sequence[int]
+    hospital_ids: Sequence[int]
+    regions: Sequence[str]
+    reported_bases: Sequence[int]
+    reported_product_ids: Sequence[int | None]
+
+    @classmethod
+    def from_demands(cls, by_lot: Mapping[int, Sequence[HospitalDemand]]) -> DemandTable:
+        """Split demand records, grouped by lot, into columns."""
+        rows = [demand for demands in by_lot.values() for demand in demands]
+        lots = [lot_id for lot_id, demands in by_lot.items() for _ in range(len(demands))]
+        return cls(
+            lots,
+            list(map(_HOSPITAL, rows)),
+            list(map(_REGION, rows)),
+            list(map(_BASE, rows)),
+            list(map(_PRODUCT, rows)),
+        )
+
+
+@dataclass(frozen=True)
+class BatchAllocation:
+    """The allocation of a batch as columns, one position per hospital and lot (0 backup = none)."""
+
+    lot_ids: np.ndarray
+    hospital_ids: np.ndarray
+    region_indices: np.ndarray  # positions in region_names
+    region_names: list[str]
+    supplier_bid_ids: np.ndarray
+    backup_bid_ids: np.ndarray
+    agreed_volumes: np.ndarray
+    brand_supplied: np.ndarray  # True: supplied by its reported brand (1.5.3); False: its region's pick (1.5.1)
+
+    def __len__(self) -> int:
+        return len(self.hospital_ids)
+
+    def rows(self) -> list[Allocation]:
+        """Return one Allocation record per hospital and lot."""
+        fields = [
+            {
+                **_EXTRA,
+                "hospital_id": hospital,
+                "lot_id": lot_id,
+                "region": region,
+                "supplier_bid_id": supplier,
+                "backup_bid_id": backup or None,
+                "agreed_volume": volume,
+                "basis": REPORTED_BRAND if brand else REGION_PICK,
+            }
+            for lot_id, hospital, region, supplier, backup, volume, brand in zip(
+                self.lot_ids.tolist(),
+                self.hospital_ids.tolist(),
+                map(self.region_names.__getitem__, self.region_indices.tolist()),
+                self.supplier_bid_ids.tolist(),
+                self.backup_bid_ids.tolist(),
+                self.agreed_volumes.tolist(),
+                self.brand_supplied.tolist(),
+                strict=True,
+            )
+        ]
+        allocations = list(map(_new, repeat(Allocation, len(fields))))
+        deque(map(_set, allocations, repeat("__dict__"), fields), maxlen=0)
+        return allocations
+
+
 def allocate(
     rule_set: ParameterSet,
     lot_result: LotResult,
@@ -65,47 +137,119 @@ def allocate(
     *,
     category: LotCategory | str,
 ) -> list[Allocation]:
-    """Assign every hospital of a lot a supplier, a backup and its agreed volume (rulebook 1.4, 1.5)."""
-    winners, lot_id = lot_result.winners, lot_result.lot_id
-    if not winners:
-        raise DomainError(INVALID, f"lot {lot_id} has no winner to allocate", code="no_winner")
-    # Column-wise from here: one C-level pass per attribute, then per-region look-ups (this runs ~50,000 times).
-    hospitals, regions = list(map(_HOSPITAL, demands)), list(map(_REGION, demands))
-    bases, products = list(map(_BASE, demands)), list(map(_PRODUCT, demands))
-    if len(set(hospitals)) != len(hospitals):
+    """Assign every hospital of one lot a supplier, a backup and its agreed volume (rulebook 1.4, 1.5)."""
+    table = DemandTable.from_demands({lot_result.lot_id: demands})
+    return allocate_batch(rule_set, [lot_result], table, categories={lot_result.lot_id: category}).rows()
+
+
+def allocate_batch(
+    rule_set: ParameterSet,
+    lot_results: Sequence[LotResult],
+    demands: DemandTable,
+    *,
+    categories: Mapping[int, LotCategory | str],
+) -> BatchAllocation:
+    """Allocate every lot of a batch at once: decisions are taken per lot and region, then spread over hospitals."""
+    results = {result.lot_id: result for result in lot_results}
+    lot_keys = np.array(sorted(results), dtype=np.int64)
+    n = len(demands.lot_ids)
+    lots = np.fromiter(demands.lot_ids, dtype=np.int64, count=n)
+    hospitals = np.fromiter(demands.hospital_ids, dtype=np.int64, count=n)
+    bases = np.fromiter(demands.reported_bases, dtype=np.int64, count=n)
+    products = np.fromiter((p or 0 for p in demands.reported_product_ids), dtype=np.int64, count=n)
+    region_index = {region: index for index, region in enumerate(dict.fromkeys(demands.regions))}
+    names = list(region_index)
+    regions = np.fromiter(map(region_index.__getitem__, demands.regions), dtype=np.int64, count=n)
+    if n and not len(lot_keys):
+        raise DomainError(INVALID, f"demand for lot {int(lots[0])}, which has no evaluation", code="unknown_lot")
+    at = np.searchsorted(lot_keys, lots)
+    unknown = (at >= len(lot_keys)) | (lot_keys[np.minimum(at, max(len(lot_keys) - 1, 0))] != lots)
+    if unknown.any():
+        lot_id = int(lots[np.argmax(unknown)])
+        raise DomainError(INVALID, f"demand for lot {lot_id}, which has no evaluation", code="unknown_lot")
+    for lot_id in np.unique(lots).tolist():
+        if not results[lot_id].winners:
+            raise DomainError(INVALID, f"lot {lot_id} has no winner to allocate", code="no_winner")
+    order = np.lexsort((hospitals, at))
+    twice = (at[order][1:] == at[order][:-1]) & (hospitals[order][1:] == hospitals[order][:-1])
+    if twice.any():
+        lot_id = int(lots[order][1:][np.argmax(twice)])
         raise DomainError(INVALID, f"a hospital reports twice for lot {lot_id}", code="duplicate_demand")
-    brands = {}
-    if rule_set["supply_reported_brand"]:  # 1.5.3; the better-ranked winner if two share a product
-        brands = {w.product_id: w.bid_id for w in reversed(winners) if w.product_id is not None}
-    region_volumes = dict.fromkeys(regions, 0)
-    for region, base, product in zip(regions, bases, products, strict=True):
-        if product not in brands:  # brand-supplied volume is not the region's to pick
-            region_volumes[region] += base
-    suppliers = region_suppliers(rule_set, lot_result, region_volumes)
-    volumes = agreed_volumes(rule_set, category=category, n_winners=len(winners), reported_bases=bases)
-    # Everything but the hospital and its volume is decided once per region (and per reported brand).
-    by_region = {region: (primary, backup, REGION_PICK) for region, (primary, backup) in suppliers.items()}
-    rows = list(map(by_region.__getitem__, regions))
-    if brands:
-        backups_on = rule_set["backup_supply"]
-        for index, product in enumerate(products):
-            bid = brands.get(product)
-            if bid is not None:
-                primary, backup, _ = rows[index]
-                rows[index] = (bid, (primary if bid != primary else backup) if backups_on else None, REPORTED_BRAND)
-    fields = [
-        {
-            **_EXTRA,
-            "hospital_id": hospital,
-            "lot_id": lot_id,
-            "region": region,
-            "supplier_bid_id": row[0],
-            "backup_bid_id": row[1],
-            "agreed_volume": volume,
-            "basis": row[2],
-        }
-        for hospital, region, row, volume in zip(hospitals, regions, rows, volumes, strict=True)
-    ]
-    allocations = list(map(_new, repeat(Allocation, len(fields))))
-    deque(map(_set, allocations, repeat("__dict__"), fields), maxlen=0)
-    return allocations
+    if n and bases.min() < 0:
+        raise DomainError(INVALID, f"a reported base of lot {int(lots[np.argmin(bases)])} is negative", code="invalid")
+    branded, brand_bids = _reported_brands(rule_set, lot_keys, results, at, products)
+    width = max(len(names), 1)
+    cells = at * width + regions
+    picked = np.zeros(len(lot_keys) * width, dtype=np.int64)  # brand-supplied volume is not the region's to pick
+    np.add.at(picked, cells, np.where(branded, 0, bases))
+    present = np.zeros(len(lot_keys) * width, dtype=bool)
+    present[cells] = True
+    primary_of = np.zeros(len(lot_keys) * width, dtype=np.int64)
+    backup_of = np.zeros(len(lot_keys) * width, dtype=np.int64)
+    numerators = np.ones(len(lot_keys), dtype=np.int64)
+    divisors = np.ones(len(lot_keys), dtype=np.int64)
+    unit = rule_set["volume_rounding_unit"]
+    for position, lot_id in enumerate(lot_keys.tolist()):
+        start = position * width
+        here = np.flatnonzero(present[start : start + width]).tolist()
+        if not here:
+            continue
+        result = results[lot_id]
+        volumes = {names[r]: int(picked[start + r]) for r in here}
+        for region, (primary, backup) in region_suppliers(rule_set, result, volumes).items():
+            primary_of[start + region_index[region]] = primary
+            backup_of[start + region_index[region]] = backup or 0
+        ratio = volume_ratio(rule_set, category=categories[lot_id], n_winners=len(result.winners))
+        numerators[position], divisors[position] = ratio.as_integer_ratio()
+        divisors[position] *= unit
+    primary, backup = primary_of[cells], backup_of[cells]
+    supplier = primary.copy()
+    if branded.any():
+        bid = brand_bids[branded]
+        supplier[branded] = bid
+        if rule_set["backup_supply"]:
+            backup[branded] = np.where(primary[branded] != bid, primary[branded], backup[branded])
+        else:
+            backup[branded] = 0
+    volumes = _agreed(rule_set["volume_rounding"], bases, numerators[at], divisors[at], unit)
+    return BatchAllocation(lots, hospitals, regions, names, supplier, backup, volumes, branded)
+
+
+def _reported_brands(rule_set, lot_keys, results, at, products) -> tuple[np.ndarray, np.ndarray]:
+    """Return which rows reported a winning brand (1.5.3) and that brand's winning bid (0 elsewhere)."""
+    n = len(at)
+    if not rule_set["supply_reported_brand"] or not n:
+        return np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
+    table: dict[tuple[int, int], int] = {}
+    for position, lot_id in enumerate(lot_keys.tolist()):
+        for winner in reversed(results[lot_id].winners):  # the better-ranked winner if two share a product
+            if winner.product_id is not None:
+                table[(position, winner.product_id)] = winner.bid_id
+    if not table:
+        return np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
+    span = max(int(products.max()), max(product for _, product in table)) + 1
+    if span * (len(lot_keys) + 1) >= 2**62:  # keys would overflow: look up row by row instead
+        bids = np.array([table.get(key, 0) for key in zip(at.tolist(), products.tolist(), strict=True)])
+        return bids > 0, bids.astype(np.int64)
+    keys = np.array([position * span + product for position, product in table], dtype=np.int64)
+    values = np.array(list(table.values()), dtype=np.int64)
+    sort = np.argsort(keys)
+    keys, values = keys[sort], values[sort]
+    wanted = at * span + products
+    index = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    found = (keys[index] == wanted) & (products > 0)
+    return found, np.where(found, values[index], 0)
+
+
+def _agreed(mode: str, bases: np.ndarray, numerators: np.ndarray, divisors: np.ndarray, unit: int) -> np.ndarray:
+    """Return base × ratio rounded per the rule set (1.4.4), in exact integer arithmetic."""
+    if len(bases) and int(bases.max()) * 2 * (int(numerators.max()) + int(divisors.max())) >= 2**62:
+        # Too large for int64: the same formulas on Python integers.
+        b, p, q = bases.astype(object), numerators.astype(object), divisors.astype(object)
+    else:
+        b, p, q = bases, numerators, divisors
+    if mode == "half_up":
+        return (2 * b * p + q) // (2 * q) * unit
+    if mode == "ceil":
+        return -(-b * p // q) * unit
+    return b * p // q * unit

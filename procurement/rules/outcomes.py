@@ -55,6 +55,8 @@ REASONS = {
     "not_shortlisted_highest": "lost: not shortlisted (rank {rank} > {cap}); the highest bid cannot revive",
     "group_share": "won: group {group} rank {position} of {firms} firms, within the cheapest {share}% ({count}), "
     "≤ {spread} × group lowest {lowest}",
+    "one_place_per_firm": "lost: group {group} position {position}; the same firm's better-ranked bid already "
+    "holds its place (one bidder, rule 1.1.5)",
     "outside_group_share": "lost: group {group} rank {position} of {firms} firms, outside the cheapest {share}% "
     "({count})",
     "group_spread": "lost: group {group} unit price {ucp} above {spread} × group lowest {lowest} = {limit}",

@@ -277,9 +277,14 @@ def _alliance_lot(ranked: Ranked, shares: dict[str, Decimal]) -> LotResult:
         limit = spread * lowest
         base = {"group": group, "spread": str(spread), "lowest": money(lowest), "limit": money(limit)}
         share = {"firms": str(len(suppliers)), "share": percent(shares[group]), "count": str(count)}
-        winners, losers = [], []
+        winners, losers, firms_seen = [], [], set()
         for position, (rank, bid) in enumerate(members, 1):
             params = {**base, "ucp": money(bid.ucp), "position": str(position)}
+            seen_before = bid.supplier_id in firms_seen
+            firms_seen.add(bid.supplier_id)
+            if seen_before and bid.supplier_id in inside:
+                decided[bid.bid_id] = result(bid, LOST, "1.1.5", "one_place_per_firm", rank=rank, **params)
+                continue
             if bid.supplier_id not in inside:
                 decided[bid.bid_id] = result(bid, LOST, "2.4", "outside_group_share", rank=rank, **params, **share)
             elif bid.ucp > limit:

@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 
 
 class Outcome(StrEnum):
@@ -95,7 +96,7 @@ class LotResult:
     cap: int  # the most winners allowed (rulebook 1.3.5)
     n_valid: int
 
-    @property
+    @cached_property  # read many times per lot by allocation; the result never changes (frozen)
     def winners(self) -> tuple[BidResult, ...]:
         """Winners in rank order."""
         return tuple(r for r in self.results if r.outcome in (Outcome.WON, Outcome.WON_REVIVED))

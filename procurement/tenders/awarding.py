@@ -56,6 +56,13 @@ def award_tender(
     }
     bids_by_id = {bid.bid_id: bid for lot_input in inputs for bid in lot_input.bids}
     demands = _demands(session, tender)
+    won = [result for result in results.values() if result.winners]
+    # One pass allocates every lot with a winner; lots without one have no supplier to allocate to.
+    table = allocation_rules.DemandTable.from_demands({r.lot_id: demands.get(r.lot_id, []) for r in won})
+    categories = {lot.id: LotCategory(lot.category) for lot in lots}
+    allocated: dict[int, list] = defaultdict(list)
+    for item in allocation_rules.allocate_batch(rules, won, table, categories=categories).rows():
+        allocated[item.lot_id].append(item)
     awards: list[Award] = []
     cycle_ends: list[dt.date] = []
     for lot in lots:
@@ -89,9 +96,8 @@ def award_tender(
             lot_awards[bid.bid_id] = award
             awards.append(award)
         session.flush()
-        allocations = allocation_rules.allocate(
-            rules, result, demands.get(lot.id, []), category=LotCategory(lot.category)
-        )
+        allocations = allocated[lot.id]
+        bases = {demand.hospital_id: demand.reported_base for demand in demands.get(lot.id, [])}
         regions: dict[int, set[str]] = defaultdict(set)
         backups: dict[int, set[str]] = defaultdict(set)
         for item in allocations:
@@ -108,7 +114,7 @@ def award_tender(
                     award_id=primary.id,
                     backup_award_id=backup.id if backup else None,
                     region=item.region,
-                    reported_base=next(d.reported_base for d in demands[lot.id] if d.hospital_id == item.hospital_id),
+                    reported_base=bases[item.hospital_id],
                     agreed_volume=item.agreed_volume,
                     basis=item.basis,
                 )

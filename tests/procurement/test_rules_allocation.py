@@ -7,7 +7,7 @@ from decimal import Decimal as D
 import pytest
 
 from core.errors import DomainError
-from procurement.rules.allocation import allocate
+from procurement.rules.allocation import DemandTable, allocate, allocate_batch
 from procurement.rules.rulesets import get_rule_set
 from procurement.rules.selection import evaluate_batch
 from procurement.rules.types import Allocation, BidInput, HospitalDemand, LotCategory, LotInput
@@ -123,3 +123,26 @@ def test_allocations_are_ordinary_frozen_dataclasses():
     assert dataclasses.asdict(allocation)["agreed_volume"] == 150
     with pytest.raises(dataclasses.FrozenInstanceError):
         allocation.agreed_volume = 1
+
+
+def test_a_batch_is_allocated_at_once_like_lot_by_lot():
+    """allocate_batch over several lots gives exactly the per-lot allocations (the award uses the batch form)."""
+    rule_set = get_rule_set("vbp.batch11")
+    lots = [
+        LotInput(lot_id, D("10"), bids=tuple(bid(lot_id * 10 + i, f"{1 + i * 0.1:.2f}")  # product id = bid id
+                                              for i in range(4)))
+        for lot_id in (1, 2, 3)
+    ]  # fmt: skip
+    results = evaluate_batch(rule_set, lots)
+    demands = {
+        lot.lot_id: [HospitalDemand(h, f"35{h % 3:02d}", 100 * h, lot.lot_id * 10 + h % 4 if h % 2 else None)
+                     for h in range(1, 12)]
+        for lot in lots
+    }  # fmt: skip
+    table = DemandTable.from_demands(demands)
+    batch = allocate_batch(rule_set, results, table, categories=dict.fromkeys((1, 2, 3), "chemical")).rows()
+    single = [a for r in results for a in allocate(rule_set, r, demands[r.lot_id], category="chemical")]
+    assert batch == single and len(batch) == 33
+    with pytest.raises(DomainError) as caught:
+        allocate_batch(rule_set, results[:1], table, categories={1: "chemical"})
+    assert caught.value.code == "unknown_lot"

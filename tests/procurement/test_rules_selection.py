@@ -358,3 +358,12 @@ def test_results_are_ordinary_frozen_dataclasses():
     assert outcome.award_price == D("3.50") and outcome.award_ucp == D("0.50") and outcome.product_id == 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         outcome.rank = 2
+
+
+def test_2_4_one_firm_holds_one_place_in_a_group_with_two_products():
+    # Found by Hypothesis: one firm bidding two products in group A took two places where its share is one firm.
+    first = dataclasses.replace(grouped(1, "1.00", "A"), supplier_id=7)
+    second = dataclasses.replace(grouped(2, "1.00", "A", seconds=5), supplier_id=7)
+    result = one("alliance.sanming-ab", lot("10.00", first, second))
+    assert [w.bid_id for w in result.winners] == [1] and result.cap == 1
+    assert by_id(result)[2].outcome == Outcome.LOST and by_id(result)[2].rule == "1.1.5"
