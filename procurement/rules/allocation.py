@@ -36,7 +36,7 @@ REPORTED_BRAND = "reported_brand"
 # one step, in C loops (map): see outcomes.bulk_builder.
 _new, _set = object.__new__, object.__setattr__
 _HOSPITAL, _REGION = attrgetter("hospital_id"), attrgetter("region")
-_BASE, _PRODUCT = attrgetter("reported_base"), attrgetter("reported_product_id")
+_BASE = attrgetter("reported_base")
 _EXTRA = bulk_builder(
     Allocation,
     ("hospital_id", "lot_id", "region", "supplier_bid_id", "backup_bid_id", "agreed_volume", "basis"),
@@ -63,13 +63,16 @@ def region_suppliers(
 
 @dataclass(frozen=True)
 class DemandTable:
-    """Every lot's demands, column by column, as one query returns them (``None`` product = generic name)."""
+    """Every lot's demands, column by column, as one query returns them.
+
+    A hospital that reported by generic name has product 0 (``COALESCE(product_id, 0)`` in the query).
+    """
 
     lot_ids: Sequence[int]
     hospital_ids: Sequence[int]
     regions: Sequence[str]
     reported_bases: Sequence[int]
-    reported_product_ids: Sequence[int | None]
+    reported_product_ids: Sequence[int]
 
     @classmethod
     def from_demands(cls, by_lot: Mapping[int, Sequence[HospitalDemand]]) -> DemandTable:
@@ -81,7 +84,7 @@ class DemandTable:
             list(map(_HOSPITAL, rows)),
             list(map(_REGION, rows)),
             list(map(_BASE, rows)),
-            list(map(_PRODUCT, rows)),
+            [demand.reported_product_id or 0 for demand in rows],
         )
 
 
@@ -156,25 +159,32 @@ def allocate_batch(
     lots = np.fromiter(demands.lot_ids, dtype=np.int64, count=n)
     hospitals = np.fromiter(demands.hospital_ids, dtype=np.int64, count=n)
     bases = np.fromiter(demands.reported_bases, dtype=np.int64, count=n)
-    products = np.fromiter((p or 0 for p in demands.reported_product_ids), dtype=np.int64, count=n)
+    products = np.fromiter(demands.reported_product_ids, dtype=np.int64, count=n)
     region_index = {region: index for index, region in enumerate(dict.fromkeys(demands.regions))}
     names = list(region_index)
     regions = np.fromiter(map(region_index.__getitem__, demands.regions), dtype=np.int64, count=n)
     if n and not len(lot_keys):
         raise DomainError(INVALID, f"demand for lot {int(lots[0])}, which has no evaluation", code="unknown_lot")
-    at = np.searchsorted(lot_keys, lots)
-    unknown = (at >= len(lot_keys)) | (lot_keys[np.minimum(at, max(len(lot_keys) - 1, 0))] != lots)
+    at = _positions(lot_keys, lots)
+    unknown = at < 0
     if unknown.any():
         lot_id = int(lots[np.argmax(unknown)])
         raise DomainError(INVALID, f"demand for lot {lot_id}, which has no evaluation", code="unknown_lot")
     for lot_id in np.unique(lots).tolist():
         if not results[lot_id].winners:
             raise DomainError(INVALID, f"lot {lot_id} has no winner to allocate", code="no_winner")
-    order = np.lexsort((hospitals, at))
-    twice = (at[order][1:] == at[order][:-1]) & (hospitals[order][1:] == hospitals[order][:-1])
-    if twice.any():
-        lot_id = int(lots[order][1:][np.argmax(twice)])
-        raise DomainError(INVALID, f"a hospital reports twice for lot {lot_id}", code="duplicate_demand")
+    if n and hospitals.min() < 0:
+        raise DomainError(INVALID, "hospital ids must be positive", code="invalid")
+    span = int(hospitals.max()) + 1 if n else 1
+    if span * len(lot_keys) < 2**62:  # one sortable key per (lot, hospital)
+        pairs = np.sort(at * span + hospitals)
+        twice = pairs[1:] == pairs[:-1]
+        repeated = int(lot_keys[pairs[1:][np.argmax(twice)] // span]) if twice.any() else None
+    else:
+        seen = set(zip(at.tolist(), hospitals.tolist(), strict=True))
+        repeated = int(lots[0]) if len(seen) != n else None
+    if repeated is not None:
+        raise DomainError(INVALID, f"a hospital reports twice for lot {repeated}", code="duplicate_demand")
     if n and bases.min() < 0:
         raise DomainError(INVALID, f"a reported base of lot {int(lots[np.argmin(bases)])} is negative", code="invalid")
     branded, brand_bids = _reported_brands(rule_set, lot_keys, results, at, products)
@@ -215,6 +225,19 @@ def allocate_batch(
     return BatchAllocation(lots, hospitals, regions, names, supplier, backup, volumes, branded)
 
 
+def _positions(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Return each value's position in the sorted ``keys``, or -1 when absent."""
+    if not len(keys):
+        return np.full(len(values), -1, dtype=np.int64)
+    if int(keys[0]) >= 0 and int(keys[-1]) < 4 * len(values) + 1024:  # small ids: one look-up table
+        table = np.full(int(keys[-1]) + 1, -1, dtype=np.int64)
+        table[keys] = np.arange(len(keys))
+        inside = (values >= 0) & (values < len(table))
+        return np.where(inside, table[np.where(inside, values, 0)], -1)
+    index = np.minimum(np.searchsorted(keys, values), len(keys) - 1)
+    return np.where(keys[index] == values, index, -1)
+
+
 def _reported_brands(rule_set, lot_keys, results, at, products) -> tuple[np.ndarray, np.ndarray]:
     """Return which rows reported a winning brand (1.5.3) and that brand's winning bid (0 elsewhere)."""
     n = len(at)
@@ -235,10 +258,14 @@ def _reported_brands(rule_set, lot_keys, results, at, products) -> tuple[np.ndar
     values = np.array(list(table.values()), dtype=np.int64)
     sort = np.argsort(keys)
     keys, values = keys[sort], values[sort]
-    wanted = at * span + products
+    rows = np.flatnonzero(products)  # only rows that reported a brand can be brand-supplied
+    wanted = at[rows] * span + products[rows]
     index = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-    found = (keys[index] == wanted) & (products > 0)
-    return found, np.where(found, values[index], 0)
+    hit = keys[index] == wanted
+    found, bids = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
+    found[rows[hit]] = True
+    bids[rows[hit]] = values[index[hit]]
+    return found, bids
 
 
 def _agreed(mode: str, bases: np.ndarray, numerators: np.ndarray, divisors: np.ndarray, unit: int) -> np.ndarray:
