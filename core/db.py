@@ -47,6 +47,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return sa.create_engine(url, **kwargs)
 
 
+# Set ``connection.info[READ_ONLY] = True`` just before ``begin()`` for a unit of work that only reads.
+READ_ONLY = "yaolian.read_only"
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -64,7 +68,10 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front: with several processes, a deferred transaction that reads and
         # then writes fails at once (SQLITE_BUSY) when another wrote meanwhile; this one waits its turn instead.
-        conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # straight to the driver: no statement events
+        # A unit of work declared read-only (a GET request) begins deferred: it never writes, and WAL lets readers
+        # run beside the writer instead of queueing for the write lock.
+        read_only = conn.info.pop(READ_ONLY, False)
+        conn.connection.driver_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")  # no statement events
 
 
 def new_session(engine: Engine | sa.Connection, **kwargs: Any) -> Session:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import sqlalchemy as sa
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, request
 from sqlmodel import Session
 
-from core.db import make_engine
+from core.db import READ_ONLY, make_engine
 
 _CONNECT = "yaolian.connect"
 _ENGINE = "yaolian.engine"
@@ -40,7 +40,12 @@ def get_connection() -> sa.Connection:
         connect, owned = current_app.extensions[_CONNECT]
         conn = connect()
         g._conn, g._conn_owned = conn, owned
-        g._txn = conn.begin_nested() if conn.in_transaction() else conn.begin()
+        if conn.in_transaction():
+            g._txn = conn.begin_nested()
+        else:
+            # GET and HEAD only read (HTTP's safe methods; no view writes on them), so they need no write lock.
+            conn.info[READ_ONLY] = request.method in ("GET", "HEAD")
+            g._txn = conn.begin()
     return conn
 
 

@@ -55,3 +55,30 @@ def test_timestamps_come_back_aware_utc(db, probe):
 def test_naive_timestamps_are_refused(db, probe):
     with pytest.raises(StatementError):
         db.connection().execute(probe.insert(), {"amount": Decimal(1), "at": dt.datetime(2026, 1, 1)})
+
+
+def test_a_read_only_unit_of_work_reads_beside_a_writer_on_sqlite(tmp_path):
+    """GET requests begin deferred: while another connection holds SQLite's write lock they still read at once."""
+    import time
+
+    from core.db import READ_ONLY, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'locks.db'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+        conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+    writer, reader = engine.connect(), engine.connect()
+    try:
+        writer.begin()  # BEGIN IMMEDIATE: holds the write lock
+        writer.execute(sa.text("INSERT INTO t VALUES (2)"))
+        reader.info[READ_ONLY] = True
+        began = time.monotonic()
+        with reader.begin():
+            assert reader.execute(sa.text("SELECT count(*) FROM t")).scalar_one() == 1  # the committed snapshot
+        assert time.monotonic() - began < 1.0  # no wait for the writer (the busy timeout is seconds)
+        assert READ_ONLY not in reader.info  # the flag covers one transaction only
+    finally:
+        writer.rollback()
+        writer.close()
+        reader.close()
+        engine.dispose()

@@ -11,3 +11,28 @@ def test_me_returns_the_caller_and_its_organisation(api, factory):
     assert body["organisation"]["name"] == "厦门市第一医院"
     assert body["roles"] == ["pharmacist", "pharmacy_manager"]
     assert body["groups"] == ["pharmacy"]
+
+
+def test_me_body_is_what_its_documented_schema_dumps(api, factory):
+    """/me skips marshmallow for speed; its body must still be exactly MeOut().dump() of the same data."""
+    from core.accounts import actor_for_user
+    from core.models import Organisation, User
+    from webui.api.me import MeOut
+
+    parent = factory.org(OrgKind.HOSPITAL, name="三明市第一医院")
+    org = factory.org(OrgKind.HOSPITAL, name="莘口镇卫生院", name_en=None, parent_id=parent.id)
+    user = factory.user(org, roles=(Role.PHARMACY_MANAGER,), display_name="罗春兰")
+    body = api(user).get("/api/v1/me").json
+    who = actor_for_user(factory.db, user.id)
+    expected = MeOut().dump(
+        {
+            "id": user.id,
+            "username": user.username,
+            "display_name": user.display_name,
+            "roles": sorted(r.value for r in who.roles),
+            "groups": [g.value for g in who.groups],
+            "organisation": factory.db.get(Organisation, org.id),
+        }
+    )
+    assert body == expected and body["organisation"]["parent_id"] == parent.id
+    assert factory.db.get(User, user.id).is_active and body["organisation"]["is_active"] is True

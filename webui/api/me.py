@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import g
+from flask import Response, g, jsonify
 from flask_smorest import Blueprint
 
 from webui.api.common import actor
@@ -21,16 +21,26 @@ class MeOut(ma.Schema):
     organisation = ma.fields.Nested(OrganisationOut)
 
 
+_ORG_FIELDS = tuple(OrganisationOut().fields)
+
+
 @blp.route("/me", methods=["GET"])
 @blp.response(200, MeOut)
-def me() -> dict:
+def me() -> Response:
     """Return the caller, its organisation and roles."""
-    who, user = actor(), g.user  # the token look-up loaded the user and organisation already
+    # The hottest endpoint: the body is built straight from the values the token look-up loaded (all plain ints,
+    # strings and booleans), without a marshmallow pass; MeOut still documents it, and a test checks that this body
+    # equals MeOut().dump() of the same data.
+    return jsonify(me_body(actor(), g.user, g.organisation))
+
+
+def me_body(who, user, organisation) -> dict:
+    """Return the /me body for an actor and the user and organisation rows the token look-up loaded."""
     return {
         "id": user.id,
         "username": user.username,
         "display_name": user.display_name,
         "roles": sorted(role.value for role in who.roles),
         "groups": [group.value for group in who.groups],
-        "organisation": g.organisation,
+        "organisation": {name: getattr(organisation, name) for name in _ORG_FIELDS},
     }
