@@ -9,11 +9,11 @@ from functools import cache
 from sqlmodel import Session
 from stdnum.cn import uscc as uscc_std
 
-from core.accounts import _hash_secret
 from core.db import utcnow
 from core.models import ApiToken, Organisation, User, UserRole
 from core.passwords import hash_password
 from core.roles import HospitalGrade, OrgKind, Role
+from core.token_lookup import hash_secret as _hash_secret
 
 PASSWORD = "correct-horse-battery"
 _serial = itertools.count(1)

@@ -20,7 +20,7 @@ from procurement.catalogue import Product
 from procurement.rules.types import Outcome
 from procurement.tenders.lifecycle import require_status
 from procurement.tenders.models import Bid, BidOutcome, Lot, LotProduct, SupplierSanction, Tender, TenderStatus
-from procurement.tenders.setup import _money, get_tender, quantize4
+from procurement.tenders.setup import get_tender, money_value, quantize4
 
 
 def bid_aad(tender_id: int, lot_id: int, supplier_id: int, product_id: int) -> bytes:
@@ -78,7 +78,7 @@ def submit_bid(
             errors={"submitted_at": [f"after the deadline {tender.bid_deadline.isoformat()}"]},
         )
     product, row = _qualified_product(session, lot=lot, product_id=product_id, actor=actor, on=now.date())
-    amount = _money("price", price)
+    amount = money_value("price", price)
     if amount <= 0:
         raise DomainError(INVALID, "the price must be above zero", code="price_not_positive", errors={"price": []})
     ucp = unit_comparable_price(amount, pack_quantity=product.pack_quantity, spec_factor=row.spec_factor)

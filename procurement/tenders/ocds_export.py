@@ -11,9 +11,10 @@ from core.actor import Actor
 from core.db import utcnow
 from core.models import Organisation
 from procurement import ocds
+from procurement.tenders.lots import lot_products, lots_of
 from procurement.tenders.models import AgreedVolume, Award, Bid, BidOutcome
 from procurement.tenders.reads import PUBLISHED
-from procurement.tenders.setup import get_tender, lot_products, lots_of
+from procurement.tenders.setup import get_tender
 
 OCID_PREFIX = "ocds-yaolian"  # a registered prefix would replace this before publishing to the OCDS registry
 

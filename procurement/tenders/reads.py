@@ -10,8 +10,9 @@ from sqlmodel import Session
 from core.actor import Actor
 from core.errors import CONFLICT, DomainError
 from core.roles import Role
+from procurement.tenders.lots import lot_products, lots_of
 from procurement.tenders.models import AgreedVolume, Award, Bid, BidOutcome, DemandReport, Lot, Tender, TenderStatus
-from procurement.tenders.setup import get_tender, lot_products, lots_of
+from procurement.tenders.setup import get_tender
 
 PUBLISHED = (TenderStatus.AWARDED.value, TenderStatus.IN_FORCE.value, TenderStatus.CLOSED.value)
 OPENED = (TenderStatus.OPENED.value, TenderStatus.EVALUATED.value, *PUBLISHED)

@@ -28,9 +28,10 @@ from core.models import User
 from procurement.catalogue import GqceStatus, Product, create_product
 from procurement.rules.types import Outcome
 from procurement.tenders import awarding, bidding, demand, opening, setup
+from procurement.tenders import lots as tender_lots
 from procurement.tenders.demand import DemandLineIn
+from procurement.tenders.lots import LotProductIn
 from procurement.tenders.models import AgreedVolume, Bid, BidOutcome, Lot, Tender, TenderKind, TenderStatus
-from procurement.tenders.setup import LotProductIn
 from scripts.demo.drugs import DRUGS, DemoDrug
 from scripts.demo.world import LUJIANG, MINHAI, SHAXI
 from trace.signing import public_raw
@@ -132,7 +133,9 @@ class _Demo:
 
     def tender(self, organiser: str, *, lots: list[dict], **fields) -> tuple[Tender, list[Lot]]:
         tender = setup.create_tender(self.session, actor=self.actor(organiser), **fields)
-        added = [setup.add_lot(self.session, tender_id=tender.id, actor=self.actor(organiser), **lot) for lot in lots]
+        added = [
+            tender_lots.add_lot(self.session, tender_id=tender.id, actor=self.actor(organiser), **lot) for lot in lots
+        ]
         return tender, added
 
     def move(self, organiser: str, tender: Tender, status: TenderStatus, days: float) -> None:

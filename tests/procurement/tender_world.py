@@ -15,6 +15,7 @@ from core.roles import OrgKind, Role
 from procurement.catalogue import Product
 from procurement.rules.types import DosageClass, LotCategory
 from procurement.tenders import bidding, demand, opening, setup
+from procurement.tenders import lots as tender_lots
 from procurement.tenders.demand import DemandLineIn
 from procurement.tenders.models import TenderKind, TenderStatus
 
@@ -46,7 +47,7 @@ class World:
             bid_deadline=DEADLINE,
             **fields,
         )
-        lot = setup.add_lot(
+        lot = tender_lots.add_lot(
             self.db,
             tender_id=tender.id,
             actor=self.organiser,

@@ -18,6 +18,7 @@ from core.db import utcnow
 from core.roles import OrgKind, Role
 from procurement.catalogue import Product
 from procurement.tenders import bidding, demand, opening, setup
+from procurement.tenders import lots as tender_lots
 from procurement.tenders.demand import DemandLineIn
 from procurement.tenders.models import TenderKind
 from trace.signing import load_or_create_private_key
@@ -95,7 +96,7 @@ def staged(w, scope: str, stage: str) -> Staged:
         region_prefix=region,
         bid_deadline=deadline,
     )
-    lot = setup.add_lot(
+    lot = tender_lots.add_lot(
         db,
         tender_id=tender.id,
         actor=organiser,

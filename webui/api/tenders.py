@@ -7,8 +7,9 @@ from flask_smorest import Blueprint
 
 from procurement.rules import rulesets
 from procurement.tenders import awarding, bidding, demand, opening, reads, setup
+from procurement.tenders import lots as tender_lots
 from procurement.tenders.demand import DemandLineIn
-from procurement.tenders.setup import LotProductIn
+from procurement.tenders.lots import LotProductIn
 from trace.signing import public_raw
 from webui.api import tender_schemas as s
 from webui.api.common import actor, db, page_items
@@ -69,8 +70,8 @@ def update_tender(data: dict, tender_id: int):
 def add_lot(data: dict, tender_id: int):
     """Add a product group with its ceiling and specification-difference table."""
     products = [LotProductIn(**item) for item in data.pop("products")]
-    lot = setup.add_lot(db(), tender_id=tender_id, actor=actor(), products=products, **data)
-    rows = [lp for lp, _ in setup.lot_products(db(), [lot.id])]
+    lot = tender_lots.add_lot(db(), tender_id=tender_id, actor=actor(), products=products, **data)
+    rows = [lp for lp, _ in tender_lots.lot_products(db(), [lot.id])]
     return {**reads._lot_dict(lot), "products": rows, "bid_count": 0, "demand_total": 0, "demand_hospitals": 0}
 
 

@@ -15,6 +15,7 @@ from core.roles import Role
 from procurement.catalogue import Product
 from procurement.rules import rulesets
 from procurement.tenders import awarding, bidding, demand, opening, reads, setup
+from procurement.tenders import lots as tender_lots
 from procurement.tenders.demand import DemandLineIn
 from procurement.tenders.models import TenderKind, TenderStatus
 from trace.signing import public_raw
@@ -113,7 +114,7 @@ def _render(tender_id: int, *, status: int = 200, errors: list[str] | None = Non
     overseer = actor.has(Role.ADMIN, Role.AUDITOR) or actor.org_id == detail["organiser_org_id"]
     organiser = actor.has(Role.ORGANISER) and actor.org_id == detail["organiser_org_id"]
     lot_ids = [lot["id"] for lot in detail["lots"]]
-    products = {p.id: p for _, p in setup.lot_products(session, lot_ids)}
+    products = {p.id: p for _, p in tender_lots.lot_products(session, lot_ids)}
     context = {
         "t": detail,
         "status": tender_status,
@@ -230,7 +231,7 @@ def add_lot(tender_id: int):
     name, _sep, dosage = form.generic_name.data.partition("|")
     return _act(
         tender_id,
-        lambda: setup.add_lot(
+        lambda: tender_lots.add_lot(
             get_db(),
             tender_id=tender_id,
             actor=g.actor,
