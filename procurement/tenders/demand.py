@@ -14,6 +14,7 @@ from core.audit import record_audit
 from core.db import utcnow
 from core.errors import INVALID, DomainError
 from core.models import Organisation
+from core.pagination import Page, paginate
 from core.roles import Role
 from procurement.rules import demand as demand_rules
 from procurement.tenders.lifecycle import require_status
@@ -128,10 +129,14 @@ def report_demand(
     return saved
 
 
-def demand_of(session: Session, *, tender_id: int, actor: Actor) -> list[DemandReport]:
-    """Return demand reports: a hospital sees its own, the organiser, auditors and admins see all."""
+def demand_of(
+    session: Session, *, tender_id: int, actor: Actor, page: int | None = None, per_page: int = 50
+) -> list[DemandReport] | Page[DemandReport]:
+    """Return demand reports (one page of them when ``page`` is given): a hospital its own; overseers all."""
     tender = get_tender(session, tender_id=tender_id, actor=actor)
     stmt = sa.select(DemandReport).where(DemandReport.tender_id == tender.id).order_by(DemandReport.id)
     if not (actor.has(Role.ADMIN, Role.AUDITOR) or actor.org_id == tender.organiser_org_id):
         stmt = stmt.where(DemandReport.hospital_id == actor.org_id)
-    return list(session.exec(stmt).scalars())
+    if page is None:
+        return list(session.exec(stmt).scalars())
+    return paginate(session, stmt, page=page, per_page=per_page)

@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from core.actor import Actor
 from core.errors import CONFLICT, DomainError
+from core.pagination import MAX_PER_PAGE, Page
 from core.roles import Role
 from procurement.tenders.lots import lot_products, lots_of
 from procurement.tenders.models import AgreedVolume, Award, Bid, BidOutcome, DemandReport, Lot, Tender, TenderStatus
@@ -74,7 +75,20 @@ def _lot_dict(lot: Lot) -> dict[str, Any]:
     return {column.name: getattr(lot, column.name) for column in Lot.__table__.columns}
 
 
-def visible_bids(session: Session, *, tender_id: int, actor: Actor) -> list[Bid]:
+def listed(session: Session, stmt: sa.Select, *, page: int | None, per_page: int, rows: bool = False):
+    """Return a statement's results: all of them (pages) or one page with the total (the API's paginated lists)."""
+    if page is None:
+        result = session.exec(stmt)
+        return list(result.all() if rows else result.scalars())
+    total = session.exec(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())).one()[0]
+    per_page = min(max(per_page, 1), MAX_PER_PAGE)
+    result = session.exec(stmt.limit(per_page).offset((max(page, 1) - 1) * per_page))
+    return Page(list(result.all() if rows else result.scalars()), int(total), max(page, 1), per_page)
+
+
+def visible_bids(
+    session: Session, *, tender_id: int, actor: Actor, page: int | None = None, per_page: int = 50
+) -> list[Bid] | Page[Bid]:
     """Return bids: a supplier always sees its own; overseers see all, but only once the tender is opened."""
     tender = get_tender(session, tender_id=tender_id, actor=actor)
     stmt = sa.select(Bid).where(Bid.tender_id == tender.id).order_by(Bid.lot_id, Bid.id)
@@ -85,13 +99,14 @@ def visible_bids(session: Session, *, tender_id: int, actor: Actor) -> list[Bid]
                 "bids stay sealed until opening; the tender shows their counts",
                 code="sealed_until_opening",
             )
-        return list(session.exec(stmt).scalars())
-    if tender.status in PUBLISHED:
-        return list(session.exec(stmt).scalars())  # published results name every bid and its price
-    return list(session.exec(stmt.where(Bid.supplier_id == actor.org_id)).scalars())
+    elif tender.status not in PUBLISHED:  # published results name every bid and its price
+        stmt = stmt.where(Bid.supplier_id == actor.org_id)
+    return listed(session, stmt, page=page, per_page=per_page)
 
 
-def outcome_rows(session: Session, *, tender_id: int, actor: Actor) -> list[dict[str, Any]]:
+def outcome_rows(
+    session: Session, *, tender_id: int, actor: Actor, page: int | None = None, per_page: int = 50
+) -> list[dict[str, Any]] | Page[dict[str, Any]]:
     """Return each bid's outcome and reason: overseers after evaluation, suppliers their own, all once published."""
     tender = get_tender(session, tender_id=tender_id, actor=actor)
     stmt = (
@@ -102,12 +117,15 @@ def outcome_rows(session: Session, *, tender_id: int, actor: Actor) -> list[dict
     )
     if not (is_overseer(tender, actor) or tender.status in PUBLISHED):
         stmt = stmt.where(Bid.supplier_id == actor.org_id)
-    rows = []
-    for outcome, bid in session.exec(stmt).all():
-        row = {column.name: getattr(outcome, column.name) for column in BidOutcome.__table__.columns}
-        row.update(supplier_id=bid.supplier_id, product_id=bid.product_id, price=bid.price, ucp=bid.ucp)
-        rows.append(row)
-    return rows
+    found = listed(session, stmt, page=page, per_page=per_page, rows=True)
+    items = [_outcome_row(outcome, bid) for outcome, bid in (found if page is None else found.items)]
+    return items if page is None else Page(items, found.total, found.page, found.per_page)
+
+
+def _outcome_row(outcome: BidOutcome, bid: Bid) -> dict[str, Any]:
+    row = {column.name: getattr(outcome, column.name) for column in BidOutcome.__table__.columns}
+    row.update(supplier_id=bid.supplier_id, product_id=bid.product_id, price=bid.price, ucp=bid.ucp)
+    return row
 
 
 def award_view(session: Session, *, tender_id: int, actor: Actor) -> dict[str, Any]:

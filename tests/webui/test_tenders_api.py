@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 
 import pytest
@@ -94,6 +95,10 @@ def test_batch_over_http_with_ocds_at_each_stage(cast):
     outcomes = cast["organiser"].post(f"/api/v1/tenders/{tender_id}/evaluate").get_json()
     assert len(outcomes) == 3 and all(o["reason"] and o["rule"] for o in outcomes)
     assert [o["outcome"] for o in sorted(outcomes, key=lambda o: o["ucp"])][:2] == ["won", "won"]
+    paged = cast["organiser"].get(f"/api/v1/tenders/{tender_id}/results?page_size=2")
+    assert len(paged.get_json()) == 2 and json.loads(paged.headers["X-Pagination"])["total"] == 3
+    second = cast["organiser"].get(f"/api/v1/tenders/{tender_id}/results?page_size=2&page=2").get_json()
+    assert [o["bid_id"] for o in second] == [o["bid_id"] for o in outcomes][2:]  # every list is paginated
     award = cast["organiser"].post(f"/api/v1/tenders/{tender_id}/award", json={})
     assert award.status_code == 200, award.get_json()
     volumes = award.get_json()["agreed_volumes"]

@@ -77,9 +77,11 @@ def add_lot(data: dict, tender_id: int):
 
 @blp.route("/tenders/<int:tender_id>/demand", methods=["GET"])
 @blp.response(200, s.DemandOut(many=True))
-def list_demand(tender_id: int):
+@blp.paginate()
+def list_demand(tender_id: int, pagination_parameters):
     """List demand reports: a hospital its own; the organiser, auditors and admins all."""
-    return demand.demand_of(db(), tender_id=tender_id, actor=actor())
+    page = demand.demand_of(db(), tender_id=tender_id, actor=actor(), **_page(pagination_parameters))
+    return page_items(page, pagination_parameters)
 
 
 @blp.route("/tenders/<int:tender_id>/demand", methods=["POST"])
@@ -93,9 +95,11 @@ def report_demand(data: dict, tender_id: int):
 
 @blp.route("/tenders/<int:tender_id>/bids", methods=["GET"])
 @blp.response(200, s.BidOut(many=True))
-def list_bids(tender_id: int):
+@blp.paginate()
+def list_bids(tender_id: int, pagination_parameters):
     """List bids: a supplier its own (sealed); the organiser all, after opening."""
-    return reads.visible_bids(db(), tender_id=tender_id, actor=actor())
+    page = reads.visible_bids(db(), tender_id=tender_id, actor=actor(), **_page(pagination_parameters))
+    return page_items(page, pagination_parameters)
 
 
 @blp.route("/tenders/<int:tender_id>/lots/<int:lot_id>/bids", methods=["POST"])
@@ -148,9 +152,15 @@ def evaluate(tender_id: int):
 
 @blp.route("/tenders/<int:tender_id>/results", methods=["GET"])
 @blp.response(200, s.OutcomeOut(many=True))
-def results(tender_id: int):
+@blp.paginate()
+def results(tender_id: int, pagination_parameters):
     """Every bid's outcome and reason (a supplier its own until the award is published)."""
-    return reads.outcome_rows(db(), tender_id=tender_id, actor=actor())
+    page = reads.outcome_rows(db(), tender_id=tender_id, actor=actor(), **_page(pagination_parameters))
+    return page_items(page, pagination_parameters)
+
+
+def _page(pagination_parameters) -> dict:
+    return {"page": pagination_parameters.page, "per_page": pagination_parameters.page_size}
 
 
 @blp.route("/tenders/<int:tender_id>/award", methods=["POST"])
