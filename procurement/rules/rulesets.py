@@ -144,7 +144,8 @@ VBP_BATCH_11 = _define(
     "anchor = max(lowest, 0.5 × mean UCP of the shortlisted bids); shortlist = the first cap-many ranked bids, "
     "cap from the batch-10 row of 1.3.5 [U]. Breaker at 1.8 × anchor; oral solids ≤ 0.10 exempt. Revivals count "
     "toward the cap (revival_within_cap) [U]. Volume ratios: 80 % for ≥4 winners; the reduced ratios for ≤3 "
-    "winners and for glucocorticoids and antimicrobials are [U] placeholders. Contracts end 2028-12-31.",
+    "winners and for glucocorticoids and antimicrobials are [U]: assumed values until the batch document's are "
+    "loaded. Contracts end 2028-12-31.",
     **{
         **_COMMON,
         "selector": "vbp_anchor",
