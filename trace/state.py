@@ -140,6 +140,10 @@ class BatchState:
         self._load_trade_items("product_id", product_ids)
         self._load_trade_items("gtin", gtins)
 
+    def remember_parsed(self, text: str, code: TraceCode) -> None:
+        """Record a code the caller has already parsed, so the batch does not parse it again."""
+        self._parsed[text] = code
+
     def parse(self, text: str) -> TraceCode:
         """Parse a scanned code once per batch (GS1 parsing is the costliest step of capture)."""
         found = self._parsed.get(text)

@@ -52,6 +52,7 @@ def check(
     event = EventIn(type=action, code=code_text, quantity=quantity, insurance_code=insurance_code)
     # The rules run on in-memory pack records; nothing is written, so nothing needs undoing.
     state = BatchState(session, org_id=actor.org_id, now=now)
+    state.remember_parsed(code_text, code)  # parsed once: GS1 parsing is the costliest step of a verify
     state.preload([event])
     item = state.item(code_key(code))
     if item is None:

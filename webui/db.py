@@ -9,6 +9,7 @@ connection, already inside a transaction); each request then runs in a savepoint
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, Response, current_app, g, request
@@ -43,8 +44,10 @@ def get_connection() -> sa.Connection:
         if conn.in_transaction():
             g._txn = conn.begin_nested()
         else:
-            # GET and HEAD only read (HTTP's safe methods; no view writes on them), so they need no write lock.
-            conn.info[READ_ONLY] = request.method in ("GET", "HEAD")
+            # GET and HEAD only read (HTTP's safe methods; no view writes on them), nor do views marked read_only
+            # (a POST that only answers a question): they need no write lock.
+            view = current_app.view_functions.get(request.endpoint or "")
+            conn.info[READ_ONLY] = request.method in ("GET", "HEAD") or getattr(view, "_yaolian_read_only", False)
             g._txn = conn.begin()
     return conn
 
@@ -98,3 +101,9 @@ def _close(exc: BaseException | None) -> None:
         txn.rollback()
     if conn is not None and g.pop("_conn_owned", False):
         conn.close()
+
+
+def read_only(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a view that never writes (e.g. a POST that only answers a question): its transaction takes no lock."""
+    view._yaolian_read_only = True  # type: ignore[attr-defined]
+    return view

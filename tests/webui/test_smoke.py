@@ -36,3 +36,11 @@ def test_me_body_is_what_its_documented_schema_dumps(api, factory):
     )
     assert body == expected and body["organisation"]["parent_id"] == parent.id
     assert factory.db.get(User, user.id).is_active and body["organisation"]["is_active"] is True
+
+
+def test_only_reading_views_skip_the_write_lock(app):
+    """GET views and POST /trace/verify (a question, never a write) begin read-only; writing POSTs do not."""
+    views = app.view_functions
+    assert getattr(views["trace_api.verify_pack"], "_yaolian_read_only", False)
+    assert not getattr(views["trace_api.capture_events"], "_yaolian_read_only", False)
+    assert not getattr(views["tenders_api.submit_bid"], "_yaolian_read_only", False)

@@ -14,7 +14,7 @@ from trace.items import get_item
 from trace.models import EventType
 from trace.transitions import EventIn
 from webui.api.common import actor, db, page_items
-from webui.db import keep_work
+from webui.db import keep_work, read_only
 from webui.errors import error_response
 from webui.trace_support import patient_pseudonym, signed_message
 
@@ -154,6 +154,7 @@ class VerifyOut(ma.Schema):
 @blp.route("/trace/verify", methods=["POST"])
 @blp.arguments(VerifyIn())
 @blp.response(200, VerifyOut)
+@read_only
 def verify_pack(data: dict) -> dict:
     """May this pack be received or dispensed here? A verdict and alert codes, without changing anything."""
     verdict = verification.check(
