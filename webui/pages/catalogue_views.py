@@ -26,7 +26,7 @@ GQCE = {
     GqceStatus.NOT_APPLICABLE: _l("Not applicable"),
 }
 
-# What each import problem means, by its code; the particulars (other rows, limits) fill the placeholders.
+# What each import problem means, by its code; the particulars (other rows, limits) fill the {named} fields.
 PROBLEMS = {
     "required": _l("Required."),
     "not_for_kind": _l("Leave empty: it does not apply to this kind of product."),
