@@ -11,6 +11,9 @@ from sqlmodel import SQLModel
 import core.alerts
 import core.models  # noqa: F401
 import procurement.catalogue
+import procurement.orders.models
+import procurement.orders.money_models
+import procurement.orders.supply_models
 import procurement.tenders.models  # noqa: F401
 import trace.models  # noqa: F401
 from core.db import make_engine

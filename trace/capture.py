@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from core.params import ParameterSet
 from core.roles import OrgKind, Role
 from trace import ledger, rules
 from trace.canonical import utc_text
-from trace.codes import InvalidCode
+from trace.codes import InvalidCode, TraceCode
 from trace.items import code_key
 from trace.models import CaptureBatch, EventType, OrgSigningKey, TraceEvent
 from trace.rules import TRACE_RULES
@@ -46,6 +46,7 @@ class BatchIn:
     request_sha256: str
     signature: bytes | None = None
     signed_message: bytes = b""
+    parsed: Mapping[str, TraceCode] = field(default_factory=dict)  # codes the caller already parsed, by text
 
 
 @dataclass
@@ -105,6 +106,8 @@ def capture(
     )
     savepoint = session.begin_nested()
     state = BatchState(session, org_id=org.id, now=now, lock=True)
+    for text, code in batch.parsed.items():
+        state.remember_parsed(text, code)
     outcome = _apply(state, batch.events, org.id, params, now)
     if outcome.refusals:
         savepoint.rollback()

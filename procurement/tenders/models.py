@@ -73,6 +73,8 @@ class Tender(SQLModel, table=True):
     published_at: dt.datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
     cycle_start: dt.date | None = Field(default=None, sa_column=sa.Column(sa.Date))
     cycle_end: dt.date | None = Field(default=None, sa_column=sa.Column(sa.Date))
+    # The payment deadline of this batch's documents (rulebook 1.9.4); None = the platform's order rules.
+    payment_terms: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONType))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
 
