@@ -204,3 +204,23 @@ def stock_on_hand(session: Session, *, hospital_id: int, actor: Actor) -> list[d
         }
         for product_id, batch, expiry, packs, units in rows
     ]
+
+
+def list_listings(session: Session, *, product_id: int | None = None) -> list[ProductListing]:
+    """Return product listings (public to every signed-in user, like the catalogue)."""
+    stmt = sa.select(ProductListing)
+    if product_id is not None:
+        stmt = stmt.where(ProductListing.product_id == product_id)
+    return list(session.exec(stmt.order_by(ProductListing.product_id, ProductListing.id)).scalars())
+
+
+def list_assignments(session: Session, *, award_id: int, actor: Actor) -> list[DistributorAssignment]:
+    """Return the distributors named for an award: to its supplier, the named distributors' and auditors."""
+    award = session.get(Award, award_id)
+    if award is None:
+        raise not_found("Award", award_id)
+    stmt = sa.select(DistributorAssignment).where(DistributorAssignment.award_id == award_id)
+    rows = list(session.exec(stmt.order_by(DistributorAssignment.hospital_id)).scalars())
+    if actor.is_system or actor.has(Role.AUDITOR, Role.ADMIN, Role.ORGANISER) or actor.org_id == award.supplier_id:
+        return rows
+    return [row for row in rows if actor.org_id in (row.hospital_id, row.distributor_id)]

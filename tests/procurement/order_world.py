@@ -111,6 +111,7 @@ class OrderWorld:
             now=TODAY,
         )
         confirm_order(self.db, order_id=order.id, actor=self.distributor, now=TODAY)
+        self.db.flush()  # HTTP tests share the connection: pending changes must not land after a request's own
         return order, award
 
     def shipped(self, hospital: Actor, quantity: int = 5, **ship_kwargs):

@@ -1,0 +1,57 @@
+"""Read models of orders: an order with its lines, shipments and receipts, as the API and pages show it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from core.actor import Actor
+from core.models import Organisation
+from procurement.catalogue import Product
+from procurement.orders.models import PurchaseOrder, Receipt, Shipment
+from procurement.orders.ordering import get_order, order_lines
+
+
+def order_detail(session: Session, *, order_id: int, actor: Actor) -> dict[str, Any]:
+    """Return an order the actor may see, with its lines, shipments and receipts."""
+    order = get_order(session, order_id=order_id, actor=actor)
+    return describe_orders(session, [order], full=True)[0]
+
+
+def describe_orders(session: Session, orders: list[PurchaseOrder], *, full: bool = False) -> list[dict[str, Any]]:
+    """Return orders as dictionaries with the names of their parties (and, when ``full``, lines and deliveries)."""
+    org_ids = {o.hospital_id for o in orders} | {o.supplier_id for o in orders}
+    stmt = sa.select(Organisation.id, Organisation.name).where(Organisation.id.in_(org_ids))
+    names = {org_id: name for org_id, name in session.execute(stmt).all()}
+    result = []
+    for order in orders:
+        row = order.model_dump()
+        row["hospital_name"], row["supplier_name"] = names.get(order.hospital_id), names.get(order.supplier_id)
+        if full:
+            row |= _deliveries(session, order)
+        result.append(row)
+    return result
+
+
+def _deliveries(session: Session, order: PurchaseOrder) -> dict[str, Any]:
+    lines = order_lines(session, order.id)
+    products = {
+        p.id: p
+        for p in session.exec(sa.select(Product).where(Product.id.in_({line.product_id for line in lines}))).scalars()
+    }
+    line_rows = []
+    for line in lines:
+        product = products[line.product_id]
+        line_rows.append(
+            line.model_dump()
+            | {"generic_name": product.generic_name, "strength": product.strength, "package_spec": product.package_spec}
+        )
+    shipments = session.exec(sa.select(Shipment).where(Shipment.order_id == order.id).order_by(Shipment.id)).scalars()
+    receipts = session.exec(sa.select(Receipt).where(Receipt.order_id == order.id).order_by(Receipt.id)).scalars()
+    return {
+        "lines": line_rows,
+        "shipments": [s.model_dump() for s in shipments],
+        "receipts": [r.model_dump() for r in receipts],
+    }

@@ -1,0 +1,81 @@
+"""The order API over HTTP: ordering with Idempotency-Key, errors naming the line and field, ship and receive."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from core.models import User
+from procurement.orders.models import PurchaseOrder
+from tests.procurement.order_world import build_order_world
+
+
+@pytest.fixture
+def ow(db, factory):
+    return build_order_world(db, factory)
+
+
+def _client(api, db, actor):
+    return api(db.get(User, actor.user_id))
+
+
+def test_order_ship_receive_over_http(ow, db, api):
+    hospital = ow.hospital(0)
+    pharmacy, supplier = _client(api, db, hospital), _client(api, db, ow.distributor)
+    award = ow.award_of(hospital)
+    offer = pharmacy.get("/api/v1/orders/catalogue").get_json()
+    mine = next(row for row in offer if row["product_id"] == award.product_id)
+    assert mine["price"] == str(award.unit_price) and mine["price_basis"] == "awarded"
+    body = {"lines": [{"product_id": award.product_id, "quantity": 3}]}
+    first = pharmacy.post("/api/v1/orders", json=body, headers={"Idempotency-Key": "api-order-1"})
+    again = pharmacy.post("/api/v1/orders", json=body, headers={"Idempotency-Key": "api-order-1"})
+    assert (first.status_code, again.status_code) == (201, 200), first.get_json()
+    assert first.get_json()["id"] == again.get_json()["id"]
+    assert db.exec(sa.select(sa.func.count()).select_from(PurchaseOrder)).one()[0] == 1
+    order = first.get_json()
+    assert order["lines"][0]["unit_price"] == str(award.unit_price) and order["status"] == "submitted"
+    assert supplier.post(f"/api/v1/orders/{order['id']}/confirm").status_code == 200
+    codes = ow.commission(award.product_id, 3)
+    ship = supplier.post(
+        f"/api/v1/orders/{order['id']}/ship",
+        json={"delivery_note_number": "SX-1", "lines": [{"line_no": 1, "codes": codes, "batch": "B2601"}]},
+    )
+    assert ship.status_code == 201, ship.get_json()
+    receipt = pharmacy.post(
+        f"/api/v1/orders/{order['id']}/receive",
+        json={
+            "shipment_id": ship.get_json()["id"],
+            "codes": codes[:2],
+            "refusals": [{"code": codes[2], "reason": "破损"}],
+        },
+    )
+    assert receipt.status_code == 201, receipt.get_json()
+    assert (receipt.get_json()["accepted_count"], receipt.get_json()["refused_count"]) == (2, 1)
+    detail = pharmacy.get(f"/api/v1/orders/{order['id']}").get_json()
+    assert detail["status"] == "completed" and detail["lines"][0]["received_qty"] == 2
+    assert detail["receipts"][0]["due_on"] and detail["shipments"][0]["delivery_note_number"] == "SX-1"
+    stock = pharmacy.get("/api/v1/stock").get_json()
+    assert stock[0]["packs"] == 2
+
+
+def test_bad_input_is_422_naming_the_line_and_field(ow, db, api):
+    hospital = ow.hospital(0)
+    pharmacy = _client(api, db, hospital)
+    award = ow.award_of(hospital)
+    bad = pharmacy.post("/api/v1/orders", json={"lines": [{"product_id": award.product_id, "quantity": 1.5}]})
+    assert bad.status_code == 422 and "lines" in bad.get_json()["errors"]["json"]
+    priced = pharmacy.post(
+        "/api/v1/orders", json={"lines": [{"product_id": award.product_id, "quantity": 1, "unit_price": "0.10"}]}
+    )
+    body = priced.get_json()
+    assert priced.status_code == 422 and "lines.0.unit_price" in body["errors"]["json"], body
+    zero = pharmacy.post("/api/v1/orders", json={"lines": [{"product_id": award.product_id, "quantity": 0}]})
+    assert zero.status_code == 422 and "lines.0.quantity" in zero.get_json()["errors"]["json"]
+    order, _ = ow.confirmed_order(hospital, 1)
+    cancelled = pharmacy.post(f"/api/v1/orders/{order.id}/cancel", json={"reason": "x"})
+    assert cancelled.status_code == 200, cancelled.get_json()
+    shipped = _client(api, db, ow.distributor).post(
+        f"/api/v1/orders/{order.id}/ship", json={"delivery_note_number": "D", "lines": [{"line_no": 1, "codes": ["1"]}]}
+    )
+    assert shipped.status_code == 409, shipped.get_json()
+    assert shipped.get_json()["code"] == "order_cancelled"
