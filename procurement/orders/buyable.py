@@ -21,7 +21,7 @@ from procurement.catalogue import Product
 from procurement.orders.models import DistributorAssignment, PriceBasis, ProductListing
 from procurement.tenders.models import AgreedVolume, Award, Lot, LotProduct, Tender, TenderStatus
 
-IN_FORCE = (TenderStatus.AWARDED.value,)
+IN_FORCE = (TenderStatus.AWARDED.value, TenderStatus.IN_FORCE.value)  # awarded: agreements signed, in force soon
 
 
 @dataclass(frozen=True)
