@@ -23,6 +23,7 @@ from core.roles import OrgKind, Role
 from procurement.catalogue import GqceStatus, Product, ProductKind
 from scripts.demo.consumables import consumable_products
 from scripts.demo.drugs import DRUGS, DemoDrug
+from scripts.demo.orders import load_demo_orders
 from scripts.demo.tenders import load_demo_tenders
 from scripts.demo.trace_flow import load_trace_flow
 from scripts.demo.world import ENTERPRISE, LUJIANG, MINHAI, ORGS, SHAXI, USERS, DemoOrg, DemoUser
@@ -221,6 +222,7 @@ def load_demo(
         scale=scale,
     )
     tenders = load_demo_tenders(session, users=users, signing_key=signing_key, now=now)
+    orders = load_demo_orders(session, users=users, signing_key=signing_key, now=now, scale=scale)
     kinds = Counter(OrgKind(org.kind) for org in orgs.values())
     return (
         f"Fujian demo world loaded: {len(orgs)} organisations ({kinds[OrgKind.HOSPITAL]} hospitals, "
@@ -229,7 +231,7 @@ def load_demo(
         f"offices), {len(DEMO_USERS)} users, {len(products)} products. Trace flow: {trace.packs} packs "
         f"({trace.cases} cases) in {trace.batches} batches, {trace.entries} ledger entries, "
         f"{len(trace.alerts)} alerts ({', '.join(sorted(set(trace.alerts)))}), {trace.checkpoints} checkpoints. "
-        f"{tenders}"
+        f"{tenders} {orders}"
     )
 
 

@@ -42,7 +42,7 @@ class Buyable:
     tender_id: int | None = None
     tender_title: str | None = None
     agreed_volume_id: int | None = None
-    agreed_volume: int | None = None  # comparable units for the cycle
+    agreed_volume: int | None = None  # comparable units per agreement year (1.6.1: signed every year)
     spec_factor: Decimal | None = None  # comparable units per smallest unit (差比价)
     cycle_start: dt.date | None = None
     cycle_end: dt.date | None = None

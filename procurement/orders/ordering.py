@@ -135,7 +135,9 @@ def _build(session, *, hospital_id: int, lines: Sequence[OrderLineIn], actor: Ac
             continue
         seen[line.product_id] = index
         if line.unit_price is not None and Decimal(line.unit_price) != item.price:
-            errors[f"{where}.unit_price"] = [f"the {item.price_basis.value} price is {item.price}; an order cannot set another"]
+            errors[f"{where}.unit_price"] = [
+                f"the {item.price_basis.value} price is {item.price}; an order cannot set another"
+            ]
             continue
         if supplier_id is None:
             supplier_id = item.supplier_id

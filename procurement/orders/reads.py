@@ -24,7 +24,7 @@ def describe_orders(session: Session, orders: list[PurchaseOrder], *, full: bool
     """Return orders as dictionaries with the names of their parties (and, when ``full``, lines and deliveries)."""
     org_ids = {o.hospital_id for o in orders} | {o.supplier_id for o in orders}
     stmt = sa.select(Organisation.id, Organisation.name).where(Organisation.id.in_(org_ids))
-    names = {org_id: name for org_id, name in session.execute(stmt).all()}
+    names = dict(session.execute(stmt).all())
     result = []
     for order in orders:
         row = order.model_dump()

@@ -33,6 +33,8 @@ ORDER_RULES = parameter_set(
     payment_rule=DAYS_FROM_ACCEPTANCE,
     payment_days=30,
     progress_warning_share=Decimal("0.80"),
+    # 0.2: the 2025 online-purchase share targets, by amount (Xiamen indicators; drugs 95 %, consumables 85 %).
+    online_share_targets={"drug": Decimal("0.95"), "consumable": Decimal("0.85")},
     prepayment_min_share=Decimal("0.30"),
     report_due_day=10,
     stop_notice_days_planned=180,

@@ -23,7 +23,11 @@ from core.models import ApiToken
 from core.roles import ROLE_ORG_KINDS, OrgKind, Role
 from procurement.catalogue import Product
 from tests.factories import DEFAULT_ROLES, PASSWORD, make_uscc
+from tests.webui.matrix_agreements import agreement_rows
 from tests.webui.matrix_catalogue import catalogue_rows
+from tests.webui.matrix_money import money_rows
+from tests.webui.matrix_orders import order_rows
+from tests.webui.matrix_supply import supply_rows
 from tests.webui.matrix_tenders import tender_rows
 from tests.webui.matrix_trace import trace_rows
 
@@ -171,6 +175,10 @@ MATRIX: list[Row] = [
 MATRIX += trace_rows(Row)
 MATRIX += catalogue_rows(Row)
 MATRIX += tender_rows(Row)
+MATRIX += supply_rows(Row)
+MATRIX += order_rows(Row)
+MATRIX += agreement_rows(Row)
+MATRIX += money_rows(Row)
 
 
 @pytest.fixture

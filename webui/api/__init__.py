@@ -18,7 +18,20 @@ SWAGGER_ASSETS = "/api/docs/assets/"
 
 def init_api(app: Flask) -> Api:
     """Register every API blueprint; all are bearer-token only (no cookies), so CSRF does not apply."""
-    from webui.api import audit, catalogue, directory, ledger, me, tenders, tokens, trace
+    from webui.api import (
+        agreements,
+        audit,
+        catalogue,
+        directory,
+        ledger,
+        me,
+        money,
+        orders,
+        supply,
+        tenders,
+        tokens,
+        trace,
+    )
 
     app.config.update(
         API_TITLE="Yaolian 药联 API",
@@ -43,7 +56,7 @@ def init_api(app: Flask) -> Api:
     )
     api = YaolianApi(app)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    for module in (tokens, me, directory, audit, catalogue, tenders, trace, ledger):
+    for module in (tokens, me, directory, audit, catalogue, tenders, orders, agreements, trace, ledger, supply, money):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
 
     @app.before_request

@@ -24,7 +24,7 @@ class BuyableOut(ma.Schema):
     lot_id = ma.fields.Integer(allow_none=True)
     tender_id = ma.fields.Integer(allow_none=True)
     tender_title = ma.fields.String(allow_none=True)
-    agreed_volume = ma.fields.Integer(allow_none=True, metadata={"description": "comparable units for the cycle"})
+    agreed_volume = ma.fields.Integer(allow_none=True, metadata={"description": "comparable units per agreement year"})
     cycle_start = ma.fields.Date(allow_none=True)
     cycle_end = ma.fields.Date(allow_none=True)
     listing_id = ma.fields.Integer(allow_none=True)
