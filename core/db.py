@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -131,3 +132,50 @@ class Money(TypeDecorator):
         if dialect.name == "sqlite":
             return Decimal(int(value)).scaleb(-MONEY_PLACES).quantize(_MONEY_SCALE)
         return Decimal(value).quantize(_MONEY_SCALE)
+
+
+def driver_executemany(
+    conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], *, where: Sequence[str] = ()
+) -> None:
+    """INSERT many rows (or, with ``where``, UPDATE each row matched on those columns) through the driver.
+
+    The hot paths write thousands of rows per request; SQLAlchemy's executemany spends more time building a
+    parameter dictionary per row than the database spends writing it. Here each column's bind processor (the
+    UTC conversion, JSON, the scaled money integer on SQLite) is looked up once and the driver gets plain tuples.
+    Every row must have the keys of the first.
+    """
+    if not rows:
+        return
+    dialect = conn.dialect
+    names = list(rows[0])
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    if where:
+        sets = [name for name in names if name not in where]
+        order = [*sets, *where]
+        sql = (
+            f"UPDATE {quote(table.name)} SET {', '.join(f'{quote(n)} = {mark}' for n in sets)} "
+            f"WHERE {' AND '.join(f'{quote(n)} = {mark}' for n in where)}"
+        )
+    else:
+        order = names
+        marks = ", ".join([mark] * len(names))
+        sql = f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) VALUES ({marks})"
+    values = []  # column by column: one list comprehension per column is far cheaper than a generator per row
+    for name in order:
+        column = [row[name] for row in rows]
+        proc = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if proc is not None:
+            done: dict[str, Any] = {}  # JSON columns repeat a few small values ({} above all): convert each once
+            if isinstance(table.c[name].type, sa.JSON):
+                column = [v if v is None else done.get(k) or done.setdefault(k, proc(v)) for v in column
+                          for k in [repr(v)]]  # fmt: skip
+            else:
+                column = [v if v is None else proc(v) for v in column]
+        values.append(column)
+    params = list(zip(*values, strict=True))
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.executemany(sql, params)
+    finally:
+        cursor.close()

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from core.actor import Actor
 from core.alerts import raise_alert
 from core.audit import record_audit
+from core.db import driver_executemany
 from core.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
 from core.models import Organisation
 from core.params import ParameterSet
@@ -284,7 +285,7 @@ def _accept(session, actor, record, outcome: _Outcome, state: BatchState, params
                 "ledger_index": entry.idx,
             }
         )
-    session.connection().execute(TraceEvent.__table__.insert(), rows)  # Core: no per-row ORM bookkeeping
+    driver_executemany(session.connection(), TraceEvent.__table__, rows)  # plain tuples: the hot path
     for key, leaf in prev.items():
         state.item(key).last_leaf_hash = leaf
     state.write_changes()

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session
 
+from core.db import driver_executemany
 from core.errors import CONFLICT, INVALID, NOT_FOUND, DomainError
 from trace import merkle
 from trace.canonical import canonical_bytes, utc_text
@@ -91,10 +92,10 @@ def append(session: Session, payloads: Sequence[dict[str, Any]], *, prev: dict[s
         entries.append({"idx": idx, "item_key": item, "entry": data, "leaf_hash": leaf})
         nodes.extend({"level": n.level, "idx": n.index, "hash": n.hash} for n in appender.append(leaf))
         out.append(Appended(idx, leaf))
-    conn = session.connection()  # Core executemany: no per-row ORM bookkeeping on the hot path
-    conn.execute(LedgerEntry.__table__.insert(), entries)
+    conn = session.connection()  # the driver's executemany: no per-row ORM or Core bookkeeping on the hot path
+    driver_executemany(conn, LedgerEntry.__table__, entries)
     if nodes:
-        conn.execute(LedgerNode.__table__.insert(), nodes)
+        driver_executemany(conn, LedgerNode.__table__, nodes)
     head.size = appender.size
     head.border = [h.hex() for h in appender.border]
     session.flush()

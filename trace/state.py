@@ -6,10 +6,12 @@ import datetime as dt
 from collections import namedtuple
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
+from operator import attrgetter
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from core.db import driver_executemany
 from core.models import Organisation
 from trace.codes import InvalidCode, TraceCode, parse
 from trace.items import code_key
@@ -19,6 +21,7 @@ from trace.transitions import Effect, EventIn, PastDispense, Refused
 CHUNK = 500  # keeps IN (...) lists within every backend's parameter limits
 ITEMS = Item.__table__
 MUTABLE = ("parent_id", "custodian_org_id", "pending_org_id", "status", "dispensed_units", "recalled", "last_leaf_hash")
+_mutable_values = attrgetter(*MUTABLE)
 
 
 @dataclass(eq=False)
@@ -43,10 +46,10 @@ class Pack:
     loaded: tuple = ()
 
     def changed(self) -> bool:
-        return self.loaded != tuple(getattr(self, name) for name in MUTABLE)
+        return self.loaded != _mutable_values(self)
 
     def mark_loaded(self) -> None:
-        self.loaded = tuple(getattr(self, name) for name in MUTABLE)
+        self.loaded = _mutable_values(self)
 
     def reset(self) -> None:
         """Forget in-memory changes: back to the state as loaded."""
@@ -164,7 +167,7 @@ class BatchState:
     def _load(self, by: str, values: Sequence) -> None:
         conn, stmt = self.session.connection(), _PACK_STATEMENTS[(by, self.lock)]
         for chunk in _chunks(values):
-            for row in conn.execute(stmt, {"values": list(chunk)}):
+            for row in conn.execute(stmt, {"values": list(chunk)}).fetchall():
                 mapping = row._mapping
                 pack = Pack(**{name: mapping[name] for name in _PACK_FIELDS})
                 if pack.trade_item_id not in self.trade_items:
@@ -293,12 +296,7 @@ class BatchState:
         changed = [p for p in self.items.values() if p.changed()]
         if not changed:
             return
-        stmt = (
-            sa.update(ITEMS)
-            .where(ITEMS.c.id == sa.bindparam("_id"))
-            .values({name: sa.bindparam(name) for name in MUTABLE})
-        )
-        params = [{"_id": p.id, **{name: getattr(p, name) for name in MUTABLE}} for p in changed]
-        self.session.connection().execute(stmt, params)
+        params = [{**{name: getattr(p, name) for name in MUTABLE}, "id": p.id} for p in changed]
+        driver_executemany(self.session.connection(), ITEMS, params, where=("id",))
         for pack in changed:
             pack.mark_loaded()

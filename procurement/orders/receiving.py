@@ -11,7 +11,7 @@ The shipment row is locked first, so two pharmacists receiving the same shipment
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -270,22 +270,29 @@ def _capture_receive(session, actor, receipt, accepted: list[_Pack], cases, scan
 
 def _write_packs(session, receipt_id: int, accepted: list[_Pack], refused: list[_Pack]) -> None:
     table = ShipmentPack.__table__
+    conn = session.connection()
+    # Accepted packs all take the same values: one UPDATE per chunk of ids, not one per pack.
+    for part in chunks([p.id for p in accepted]):
+        conn.execute(
+            table.update()
+            .where(table.c.id.in_(part))
+            .values(status=PackStatus.RECEIVED.value, receipt_id=receipt_id, reason=None)
+        )
     stmt = (
         table.update()
         .where(table.c.id == sa.bindparam("pack_id"))
-        .values(status=sa.bindparam("new_status"), receipt_id=receipt_id, reason=sa.bindparam("why"))
+        .values(status=PackStatus.REFUSED.value, receipt_id=receipt_id, reason=sa.bindparam("why"))
     )
-    rows = [{"pack_id": p.id, "new_status": PackStatus.RECEIVED.value, "why": None} for p in accepted]
-    rows += [{"pack_id": p.id, "new_status": PackStatus.REFUSED.value, "why": p.refusal[1][:300]} for p in refused]
-    for part in chunks(rows, 5000):
-        session.connection().execute(stmt, list(part))
+    rows = [{"pack_id": p.id, "why": p.refusal[1][:300]} for p in refused]
+    if rows:
+        conn.execute(stmt, rows)
 
 
 def _update_counts(shipment, order, lines, accepted, refused, session) -> None:
-    for pack in accepted:
-        lines[pack.line_id].received_qty += 1
-    for pack in refused:
-        lines[pack.line_id].refused_qty += 1
+    for line_id, count in Counter(p.line_id for p in accepted).items():
+        lines[line_id].received_qty += count
+    for line_id, count in Counter(p.line_id for p in refused).items():
+        lines[line_id].refused_qty += count
     session.flush()
     stmt = sa.select(sa.func.count()).where(
         ShipmentPack.shipment_id == shipment.id, ShipmentPack.status == PackStatus.SHIPPED.value
