@@ -10,10 +10,12 @@ generic name, the line records it, because that purchase counts against surplus 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 
 import sqlalchemy as sa
+import sqlalchemy.orm
 from sqlmodel import Session
 
 from core.models import Organisation
@@ -50,95 +52,135 @@ class Buyable:
     winning_product_id: int | None = None  # for a listed product: the winning one of its generic name
 
 
-def buyable_products(session: Session, *, hospital_id: int, on: dt.date) -> dict[int, Buyable]:
-    """Return every product the hospital may order on ``on``, keyed by product id."""
-    hospital = session.get(Organisation, hospital_id)
+def buyable_products(
+    session: Session, *, hospital_id: int, on: dt.date, product_ids: Collection[int] | None = None
+) -> dict[int, Buyable]:
+    """Return every product the hospital may order on ``on`` (or just ``product_ids``), keyed by product id."""
+    wanted = sorted(set(product_ids)) if product_ids is not None else None
     result: dict[int, Buyable] = {}
     winners_by_name: dict[str, int] = {}
-    for row in _awarded_rows(session, hospital_id=hospital_id, on=on):
-        volume, award, lot, tender, product, spec = row
-        delivering = session.get(Organisation, _deliverer(session, award=award, hospital_id=hospital_id))
-        result[product.id] = Buyable(
-            product_id=product.id,
-            generic_name=product.generic_name,
-            strength=product.strength,
-            package_spec=product.package_spec,
-            pack_quantity=product.pack_quantity,
-            price=award.unit_price,
+    for row in session.execute(_AWARDED, {"hospital": hospital_id, "on": on}).all():
+        winners_by_name.setdefault(row.generic_name, row.product_id)
+        if wanted is not None and row.product_id not in wanted:
+            continue
+        result[row.product_id] = Buyable(
+            product_id=row.product_id,
+            generic_name=row.generic_name,
+            strength=row.strength,
+            package_spec=row.package_spec,
+            pack_quantity=row.pack_quantity,
+            price=row.unit_price,
             price_basis=PriceBasis.AWARDED,
-            supplier_id=delivering.id,
-            supplier_name=delivering.name,
-            award_id=award.id,
-            lot_id=lot.id,
-            tender_id=tender.id,
-            tender_title=tender.title,
-            agreed_volume_id=volume.id,
-            agreed_volume=volume.agreed_volume,
-            spec_factor=spec.spec_factor if spec is not None else None,
-            cycle_start=award.cycle_start,
-            cycle_end=award.cycle_end,
+            supplier_id=row.deliverer_id,
+            supplier_name=row.deliverer_name,
+            award_id=row.award_id,
+            lot_id=row.lot_id,
+            tender_id=row.tender_id,
+            tender_title=row.tender_title,
+            agreed_volume_id=row.volume_id,
+            agreed_volume=row.agreed_volume,
+            spec_factor=row.spec_factor,
+            cycle_start=row.cycle_start,
+            cycle_end=row.cycle_end,
         )
-        winners_by_name.setdefault(product.generic_name, product.id)
-    for listing, product, supplier in _listed_rows(session, region=hospital.region_code, on=on):
-        if product.id in result:
+    if wanted is not None and all(pid in result for pid in wanted):
+        return result  # every product asked for is awarded: no listing can change its price
+    region = session.execute(_REGION, {"hospital": hospital_id}).scalar_one()
+    for row in _listed_rows(session, region=region, on=on, product_ids=wanted):
+        if row.product_id in result:
             continue  # the awarded price wins over any listing of the same product
-        result[product.id] = Buyable(
-            product_id=product.id,
-            generic_name=product.generic_name,
-            strength=product.strength,
-            package_spec=product.package_spec,
-            pack_quantity=product.pack_quantity,
-            price=listing.price,
+        result[row.product_id] = Buyable(
+            product_id=row.product_id,
+            generic_name=row.generic_name,
+            strength=row.strength,
+            package_spec=row.package_spec,
+            pack_quantity=row.pack_quantity,
+            price=row.price,
             price_basis=PriceBasis.LISTED,
-            supplier_id=supplier.id,
-            supplier_name=supplier.name,
-            listing_id=listing.id,
-            winning_product_id=winners_by_name.get(product.generic_name),
+            supplier_id=row.supplier_id,
+            supplier_name=row.supplier_name,
+            listing_id=row.listing_id,
+            winning_product_id=winners_by_name.get(row.generic_name),
         )
     return result
 
 
-def _awarded_rows(session: Session, *, hospital_id: int, on: dt.date):
-    stmt = (
-        sa.select(AgreedVolume, Award, Lot, Tender, Product, LotProduct)
-        .join(Award, Award.id == AgreedVolume.award_id)
-        .join(Lot, Lot.id == AgreedVolume.lot_id)
-        .join(Tender, Tender.id == AgreedVolume.tender_id)
-        .join(Product, Product.id == Award.product_id)
-        .outerjoin(LotProduct, sa.and_(LotProduct.lot_id == Lot.id, LotProduct.product_id == Product.id))
-        .where(
-            AgreedVolume.hospital_id == hospital_id,
-            Tender.status.in_(IN_FORCE),
-            Award.cycle_start <= on,
-            Award.cycle_end >= on,
-        )
-        .order_by(Lot.generic_name, Award.product_id)
+# Built once: assembling these statements on every order cost more than running them.
+_DELIVERER = sa.func.coalesce(DistributorAssignment.distributor_id, Award.supplier_id)
+_DELIVERING = sa.orm.aliased(Organisation)
+_AWARDED = (
+    sa.select(
+        AgreedVolume.id.label("volume_id"),
+        AgreedVolume.agreed_volume,
+        Award.id.label("award_id"),
+        Award.unit_price,
+        Award.cycle_start,
+        Award.cycle_end,
+        Lot.id.label("lot_id"),
+        Tender.id.label("tender_id"),
+        Tender.title.label("tender_title"),
+        Product.id.label("product_id"),
+        Product.generic_name,
+        Product.strength,
+        Product.package_spec,
+        Product.pack_quantity,
+        LotProduct.spec_factor,
+        _DELIVERER.label("deliverer_id"),
+        _DELIVERING.name.label("deliverer_name"),
     )
-    return session.exec(stmt).all()
+    .join(Award, Award.id == AgreedVolume.award_id)
+    .join(Lot, Lot.id == AgreedVolume.lot_id)
+    .join(Tender, Tender.id == AgreedVolume.tender_id)
+    .join(Product, Product.id == Award.product_id)
+    .outerjoin(LotProduct, sa.and_(LotProduct.lot_id == Lot.id, LotProduct.product_id == Product.id))
+    .outerjoin(
+        DistributorAssignment,
+        sa.and_(
+            DistributorAssignment.award_id == Award.id,
+            DistributorAssignment.hospital_id == AgreedVolume.hospital_id,
+        ),
+    )
+    .join(_DELIVERING, _DELIVERING.id == _DELIVERER)
+    .where(
+        AgreedVolume.hospital_id == sa.bindparam("hospital"),
+        Tender.status.in_(IN_FORCE),
+        Award.cycle_start <= sa.bindparam("on"),
+        Award.cycle_end >= sa.bindparam("on"),
+    )
+    .order_by(Lot.generic_name, Award.product_id)
+)
+_REGION = sa.select(Organisation.region_code).where(Organisation.id == sa.bindparam("hospital"))
+_LISTED = (
+    sa.select(
+        ProductListing.id.label("listing_id"),
+        ProductListing.price,
+        ProductListing.supplier_id,
+        Organisation.name.label("supplier_name"),
+        Product.id.label("product_id"),
+        Product.generic_name,
+        Product.strength,
+        Product.package_spec,
+        Product.pack_quantity,
+    )
+    .join(Product, Product.id == ProductListing.product_id)
+    .join(Organisation, Organisation.id == ProductListing.supplier_id)
+    .where(
+        ProductListing.starts_on <= sa.bindparam("on"),
+        sa.or_(ProductListing.ends_on.is_(None), ProductListing.ends_on >= sa.bindparam("on")),
+        sa.bindparam("region").startswith(ProductListing.region_prefix),
+    )
+    .order_by(Product.generic_name, ProductListing.price, ProductListing.id)
+)
+_LISTED_SOME = _LISTED.where(ProductListing.product_id.in_(sa.bindparam("products", expanding=True)))
 
 
-def _listed_rows(session: Session, *, region: str, on: dt.date):
-    stmt = (
-        sa.select(ProductListing, Product, Organisation)
-        .join(Product, Product.id == ProductListing.product_id)
-        .join(Organisation, Organisation.id == ProductListing.supplier_id)
-        .where(
-            ProductListing.starts_on <= on,
-            sa.or_(ProductListing.ends_on.is_(None), ProductListing.ends_on >= on),
-            sa.literal(region).startswith(ProductListing.region_prefix),
-        )
-        .order_by(Product.generic_name, ProductListing.price, ProductListing.id)
-    )
+def _listed_rows(session: Session, *, region: str, on: dt.date, product_ids: list[int] | None):
+    params = {"on": on, "region": region}
+    stmt = _LISTED if product_ids is None else _LISTED_SOME
+    if product_ids is not None:
+        params["products"] = product_ids
     seen: set[int] = set()
-    for listing, product, supplier in session.exec(stmt).all():
-        if product.id not in seen:  # the cheapest listing of a product for this region
-            seen.add(product.id)
-            yield listing, product, supplier
-
-
-def _deliverer(session: Session, *, award: Award, hospital_id: int) -> int:
-    stmt = sa.select(DistributorAssignment.distributor_id).where(
-        DistributorAssignment.award_id == award.id, DistributorAssignment.hospital_id == hospital_id
-    )
-    distributor = session.exec(stmt).scalars().first()
-    return distributor if distributor is not None else award.supplier_id
+    for row in session.execute(stmt, params).all():
+        if row.product_id not in seen:  # the cheapest listing of a product for this region
+            seen.add(row.product_id)
+            yield row

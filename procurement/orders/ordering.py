@@ -114,7 +114,8 @@ def _build(session, *, hospital_id: int, lines: Sequence[OrderLineIn], actor: Ac
         raise DomainError(INVALID, "an order needs at least one line", code="no_lines", errors={"lines": ["empty"]})
     if len(lines) > MAX_LINES:
         raise DomainError(INVALID, f"an order holds at most {MAX_LINES} lines", code="too_many_lines")
-    offer = buyable_products(session, hospital_id=hospital_id, on=now.date())
+    wanted = {line.product_id for line in lines}
+    offer = buyable_products(session, hospital_id=hospital_id, on=now.date(), product_ids=wanted)
     errors: dict[str, list[str]] = {}
     built: list[OrderLine] = []
     supplier_id: int | None = None

@@ -10,7 +10,7 @@ from sqlmodel import Session
 from core.actor import Actor
 from core.models import Organisation
 from procurement.catalogue import Product
-from procurement.orders.models import PurchaseOrder, Receipt, Shipment
+from procurement.orders.models import OrderLine, PurchaseOrder, Receipt, Shipment
 from procurement.orders.ordering import get_order, order_lines
 
 
@@ -18,6 +18,31 @@ def order_detail(session: Session, *, order_id: int, actor: Actor) -> dict[str, 
     """Return an order the actor may see, with its lines, shipments and receipts."""
     order = get_order(session, order_id=order_id, actor=actor)
     return describe_orders(session, [order], full=True)[0]
+
+
+def new_order_detail(session: Session, order: PurchaseOrder) -> dict[str, Any]:
+    """Return a just-placed order as :func:`order_detail` would, without reading back what cannot exist yet."""
+    stmt = sa.select(Organisation.id, Organisation.name).where(
+        Organisation.id.in_((order.hospital_id, order.supplier_id))
+    )
+    names = dict(session.execute(stmt).all())
+    rows = session.execute(_LINES_WITH_PRODUCTS, {"order": order.id}).all()
+    lines = [line.model_dump() | {"generic_name": g, "strength": st, "package_spec": sp} for line, g, st, sp in rows]
+    return order.model_dump() | {
+        "hospital_name": names.get(order.hospital_id),
+        "supplier_name": names.get(order.supplier_id),
+        "lines": lines,
+        "shipments": [],
+        "receipts": [],
+    }
+
+
+_LINES_WITH_PRODUCTS = (
+    sa.select(OrderLine, Product.generic_name, Product.strength, Product.package_spec)
+    .join(Product, Product.id == OrderLine.product_id)
+    .where(OrderLine.order_id == sa.bindparam("order"))
+    .order_by(OrderLine.line_no)
+)
 
 
 def describe_orders(session: Session, orders: list[PurchaseOrder], *, full: bool = False) -> list[dict[str, Any]]:

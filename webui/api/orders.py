@@ -69,7 +69,9 @@ def place_order(data: dict):
         idempotency_key=_key(),
         request_sha256=_digest(),
     )
-    return reads.order_detail(db(), order_id=order.id, actor=caller), (201 if created else 200)
+    if created:
+        return reads.new_order_detail(db(), order), 201
+    return reads.order_detail(db(), order_id=order.id, actor=caller), 200
 
 
 @blp.route("/orders/<int:order_id>", methods=["GET"])
