@@ -198,9 +198,16 @@ def _apply(receipts, invoices: list[dict], payments: list, today: dt.date) -> li
     """Apply a shipment's payments to its receipts, earliest due first (see the module's docstring)."""
     payments = sorted(payments)
     total_paid = sum((amount for _, _, amount in payments), Decimal(0))
+    # Receipts are valued at the order's tax-included prices, invoices add tax line by line to the fen: when the
+    # invoices bill the receipts to within that rounding, the invoices are what is owed (they cannot be overpaid).
+    received = sum((r[0].amount for r in receipts), Decimal(0))
+    invoiced = sum((invoice["total"] for invoice in invoices), Decimal(0))
+    billed_in_full = bool(invoices) and abs(received - invoiced) <= ORDER_RULES["settlement_rounding"]
     rows, covered_before = [], Decimal(0)
     for receipt, note, order_number in sorted(receipts, key=lambda r: (r[0].due_on, r[0].id)):
         covered_after = covered_before + receipt.amount
+        if billed_in_full:
+            covered_after = min(covered_after, invoiced)
         running, completed_on, by_due = Decimal(0), None, Decimal(0)
         for paid_on, _, amount in payments:
             running += amount
@@ -233,7 +240,9 @@ def _apply(receipts, invoices: list[dict], payments: list, today: dt.date) -> li
                 "invoices": invoices,
                 "paid": paid,
                 "paid_by_due_date": min(max(by_due - covered_before, Decimal(0)), receipt.amount),
-                "outstanding": receipt.amount - paid,
+                "outstanding": max(receipt.amount - paid, Decimal(0))
+                if not (billed_in_full and completed_on)
+                else Decimal(0),
                 "paid_in_full_on": completed_on,
                 "status": status.value,
                 "days_late": days,

@@ -43,6 +43,9 @@ ORDER_RULES = parameter_set(
     vat_rates=(Decimal("0.13"), Decimal("0.09"), Decimal("0.06"), Decimal("0.03"), Decimal("0.01"), Decimal("0")),
     # Tax is computed per line and rounded to the fen; a line may differ from amount × rate by this much.
     tax_tolerance=Decimal("0.01"),
+    # A shipment's receipts (order prices, tax included) and its second invoices (tax per line, to the fen) may
+    # differ by rounding; within this they are the same debt and the invoices are what is paid.
+    settlement_rounding=Decimal("0.05"),
     severities={
         PROGRESS_BEHIND: Severity.MEDIUM.value,
         PAYMENT_OVERDUE: Severity.MEDIUM.value,

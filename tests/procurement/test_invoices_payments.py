@@ -356,3 +356,17 @@ def test_a_prepayment_below_thirty_per_cent_warns_and_payments_are_set_against_i
     )  # fmt: skip
     _error(lambda: prepayment_balance(db, hospital_id=hospital.org_id, tender_id=ow.tender.id,
                                       actor=ow.hospital(1)), "foreign_organisation")  # fmt: skip
+
+
+def test_an_invoice_a_fen_below_the_receipt_paid_in_full_settles_it(ow, db):
+    hospital = ow.hospital(0)
+    _order, shipment, codes = ow.shipped(hospital, 5)
+    receipt, _ = receive_shipment(db, shipment_id=shipment.id, codes=codes, actor=hospital, now=TODAY)
+    assert receipt.amount == D("70.00")  # 5 packs at 14.0000, tax included
+    # 5 × 12.3890 = 61.945 → 61.94, tax 8.05: the invoice totals 69.99, a fen below the receipt (tax per line).
+    item = line(_product(db, shipment), unit_price="12.3890", amount="61.94", tax="8.05")
+    invoice = upload(db, ow, shipment, lines=[item], number="FEN-1")
+    record_payment(db, invoice_id=invoice.id, amount=D("69.99"), paid_on=dt.date(2026, 7, 1), actor=hospital,
+                   now=LATER)  # fmt: skip
+    row = next(r for r in payables(db, actor=hospital, today=dt.date(2026, 9, 1)) if r["receipt_id"] == receipt.id)
+    assert (row["status"], row["outstanding"]) == ("paid", D(0))

@@ -40,7 +40,7 @@ from scripts.demo.tenders import COMPETITORS, DEMO_OPENING_PASSPHRASE
 from scripts.demo.trace_flow import EXPECTED_ALERTS
 from scripts.demo_data import DEFAULT_DEMO_PASSWORD, DEMO_USERS, demo_password, load_demo
 from trace import ledger
-from trace.models import Checkpoint, Item, LedgerEntry, TraceEvent, TradeItem
+from trace.models import CaptureBatch, Checkpoint, Item, LedgerEntry, TraceEvent, TradeItem
 from trace.signing import public_raw
 from trace.verify import verify_export
 
@@ -199,7 +199,8 @@ def test_manage_commands_load_once_and_print_every_login(tmp_path):
         packs = db.exec(sa.select(sa.func.count()).select_from(Item).join(TradeItem).where(TradeItem.level == 1))
         assert packs.one()[0] >= 2000
         assert count(db, TraceEvent) == count(db, LedgerEntry) == ledger.latest_checkpoint(db).tree_size
-        assert sorted(db.exec(sa.select(Alert.code)).scalars().all()) == sorted(EXPECTED_ALERTS)
+        traced = db.exec(sa.select(Alert.code).where(Alert.source == "trace")).scalars().all()
+        assert sorted(traced) == sorted(EXPECTED_ALERTS)
     engine.dispose()
     logins = manage("demo-logins")
     for demo in DEMO_USERS:
@@ -213,11 +214,21 @@ def count(db, model, *where) -> int:
 
 def check_trace_flow(db, summary: str, export_dir: Path) -> int:
     """Check the trace flow a demo load captured; return its number of packs."""
-    packs = count(db, Item, Item.trade_item_id.in_(sa.select(TradeItem.id).where(TradeItem.level == 1)))
+    # The demo orders (scripts/demo/orders.py) capture after the trace flow: count the flow's own packs and events.
+    ordering = sa.select(CaptureBatch.id).where(
+        sa.or_(*(CaptureBatch.client_batch_id.like(f"{p}%") for p in ("demo-orders-", "shipment-", "receipt-")))
+    )
+    made_for_orders = sa.select(TraceEvent.item_id).where(TraceEvent.batch_id.in_(ordering))
+    packs = count(
+        db, Item, Item.trade_item_id.in_(sa.select(TradeItem.id).where(TradeItem.level == 1)),
+        Item.id.not_in(made_for_orders),
+    )  # fmt: skip
     events = count(db, TraceEvent)
+    flow_events = count(db, TraceEvent, TraceEvent.batch_id.not_in(ordering))
     assert ledger.size(db) == count(db, LedgerEntry) == events
-    assert f"{packs} packs" in summary and f"{events} ledger entries" in summary
-    assert sorted(db.exec(sa.select(Alert.code)).scalars().all()) == sorted(EXPECTED_ALERTS)
+    assert f"{packs} packs" in summary and f"{flow_events} ledger entries" in summary
+    traced = db.exec(sa.select(Alert.code).where(Alert.source == "trace")).scalars().all()
+    assert sorted(traced) == sorted(EXPECTED_ALERTS)
     assert f"{len(EXPECTED_ALERTS)} alerts" in summary
     latest = ledger.latest_checkpoint(db)
     assert latest.tree_size == events and count(db, Checkpoint) > 10  # weekly, and one at the end
@@ -246,7 +257,7 @@ def test_the_trace_flow_captures_packs_alerts_and_checkpoints(db, loaded, tmp_pa
     assert report.ok, report.problems
     traced = {i for b in _audits(db, "product.batch_created") for i in b.details["product_ids"]}
     products = [p for p in _all(db, Product) if p.kind == "drug" and p.id in traced]  # trace codes are for drugs
-    units = db.exec(sa.select(TradeItem).where(TradeItem.level == 1)).scalars().all()
+    units = db.exec(sa.select(TradeItem).where(TradeItem.level == 1, TradeItem.catalogue_ref.in_(traced))).scalars()
     assert {(u.product_id, u.gtin, u.catalogue_ref) for u in units} == {
         (p.trace_product_id, p.gtin, p.id) for p in products
     }
@@ -347,3 +358,19 @@ def test_awarded_demo_tenders_give_every_reporting_hospital_its_agreed_volume(db
         assert all(0 < v.agreed_volume <= v.reported_base for v in volumes)
         winners = {a.id for a in db.exec(sa.select(Award).where(Award.tender_id == tender.id)).scalars()}
         assert {v.award_id for v in volumes} <= winners
+
+
+def test_demo_orders_run_from_order_to_payment_with_the_planted_problems(db, loaded):
+    from procurement.orders.models import PurchaseOrder, Receipt
+    from procurement.orders.money_models import Invoice, Payment
+    from procurement.orders.supply_models import SupplyProblem, SupplyReport
+
+    orders = _all(db, PurchaseOrder)
+    assert orders and {o.status for o in orders} == {"completed"}
+    assert {i.kind for i in _all(db, Invoice)} == {"first", "second"}
+    assert len(_all(db, Receipt)) == len(orders) and _all(db, Payment)
+    refused = [r for r in _all(db, Receipt) if r.refused_count]
+    assert refused and refused[0].refusals[0]["reason"] == "refused_by_pharmacist"
+    codes = set(db.exec(sa.select(Alert.code).where(Alert.source != "trace")).scalars())
+    assert {"ORDERS-INVOICE-SHIPMENT-MISMATCH", "ORDERS-PAYMENT-OVERDUE", "SUPPLY-REPORT-MISSING"} <= codes
+    assert any(r.late for r in _all(db, SupplyReport)) and _all(db, SupplyProblem)
