@@ -68,8 +68,8 @@ def test_compiled_chinese_catalogue_matches_its_source():
     mo_path = TRANSLATIONS / ZH / "LC_MESSAGES" / "messages.mo"
     assert mo_path.exists(), "run: .venv/bin/pybabel compile -d webui/translations"
     with mo_path.open("rb") as handle:
-        compiled = {message.id: message.string for message in read_mo(handle) if message.id}
-    source = {message.id: message.string for message in _catalog(ZH) if message.id and not message.fuzzy}
+        compiled = {_key(message.id): _key(message.string) for message in read_mo(handle) if message.id}
+    source = {_key(m.id): _key(m.string) for m in _catalog(ZH) if m.id and not m.fuzzy}
     assert compiled == source, "messages.mo is stale: run .venv/bin/pybabel compile -d webui/translations"
 
 
@@ -98,3 +98,8 @@ def test_form_validation_messages_follow_the_language(client):
     client.post("/locale/en", data={"csrf_token": token})
     english = client.post("/login", data={"csrf_token": token, "username": "", "password": ""})
     assert "This field is required." in english.get_data(as_text=True)
+
+
+def _key(value):
+    """Plural entries come back from the .mo as lists: make them hashable and comparable with the .po's tuples."""
+    return tuple(value) if isinstance(value, list | tuple) else value

@@ -10,10 +10,28 @@ from webui.auth import login_manager, page_actor
 
 def init_pages(app: Flask) -> None:
     """Register the page blueprints and the template context every page needs."""
-    from webui.pages import admin, auth, home, labels, tender_labels, tenders, tokens, trace, trace_labels, trace_views
+    from webui.pages import (
+        admin,
+        agreements_pages,
+        auth,
+        home,
+        labels,
+        money,
+        money_labels,
+        order_labels,
+        orders,
+        supply_labels,
+        supply_pages,
+        tender_labels,
+        tenders,
+        tokens,
+        trace,
+        trace_labels,
+        trace_views,
+    )
     from webui.pages.common import page_count, page_url
 
-    for module in (auth, home, tokens, admin, trace, tenders):
+    for module in (auth, home, tokens, admin, trace, tenders, orders, supply_pages, money, agreements_pages):
         app.register_blueprint(module.bp)
 
     # Flask-Login flashes this when a signed-out visitor opens a page; str() renders it in the visitor's language
@@ -28,6 +46,12 @@ def init_pages(app: Flask) -> None:
         app.add_template_filter(getattr(trace_labels, name), name)
     for name in tender_labels.FILTERS:
         app.add_template_filter(getattr(tender_labels, name), name)
+    for name in order_labels.FILTERS:
+        app.add_template_filter(getattr(order_labels, name), name)
+    for name in money_labels.FILTERS:
+        app.add_template_filter(getattr(money_labels, name), name)
+    for name in supply_labels.FILTERS:
+        app.add_template_filter(getattr(supply_labels, name), name)
     app.add_template_filter(trace_views.key_to_code, "code_of_key")
     app.add_template_global(page_url, "page_url")
     app.add_template_global(page_count, "page_count")

@@ -9,6 +9,22 @@ from flask_babel import lazy_gettext as _l
 from core.actor import Actor
 from core.roles import Role
 
+# The order pages that count as the "Orders" section (the stock page has its own entry).
+ORDER_PAGES = tuple(
+    f"order_pages.{name}"
+    for name in ("new_order", "order", "confirm", "reject", "cancel", "ship", "receive", "report_problem")
+)
+# The supply pages that count as the "Supply" section, for suppliers and for overseers.
+SUPPLY_PAGES = ("supply_pages.file_report", "supply_pages.report_stop", "supply_pages.resolve_problem")
+SUPPLY_OVERVIEW_PAGES = ("supply_pages.run_risk_check", "supply_pages.problems")
+
+# The money and agreement pages that count as their sections.
+INVOICE_PAGES = ("money_pages.invoice", "money_pages.new_invoice")
+PAYMENT_PAGES = ("money_pages.pay", "money_pages.record_prepayment")
+AGREEMENT_PAGES = tuple(
+    f"agreement_pages.{name}" for name in ("check_progress", "online_share_page", "declare_offline_purchase")
+)
+
 
 @dataclass(frozen=True)
 class NavItem:
@@ -31,6 +47,23 @@ def navigation(actor: Actor | None) -> list[NavItem]:
         NavItem("home_pages.catalogue", _l("Catalogue")),
         NavItem("tender_pages.tenders", _l("Tenders"), also=("tender_pages.tender", "tender_pages.new_tender")),
     ]
+    if actor.has(Role.PHARMACIST, Role.PHARMACY_MANAGER, Role.SUPPLIER_REP, Role.AUDITOR):
+        items.append(NavItem("order_pages.orders", _l("Orders"), also=ORDER_PAGES))
+    if actor.has(Role.PHARMACIST, Role.PHARMACY_MANAGER):
+        items.append(NavItem("order_pages.stock", _l("Stock")))
+    if actor.has(Role.PHARMACIST, Role.PHARMACY_MANAGER, Role.SUPPLIER_REP, Role.AUDITOR):
+        items += [
+            NavItem("money_pages.invoice_list", _l("Invoices"), also=INVOICE_PAGES),
+            NavItem("money_pages.payables", _l("Payments"), also=PAYMENT_PAGES),
+        ]
+    if actor.has(Role.PHARMACIST, Role.PHARMACY_MANAGER, Role.AUDITOR):
+        items.append(NavItem("agreement_pages.progress_page", _l("Agreed volumes"), also=AGREEMENT_PAGES))
+    if actor.has(Role.SUPPLIER_REP):
+        items.append(NavItem("supply_pages.supplier", _l("Supply"), also=SUPPLY_PAGES))
+    elif actor.has(Role.AUDITOR, Role.ORGANISER):
+        items.append(NavItem("supply_pages.overview", _l("Supply"), also=SUPPLY_OVERVIEW_PAGES))
+    if actor.has(Role.PHARMACIST, Role.PHARMACY_MANAGER):
+        items.append(NavItem("supply_pages.problems", _l("Supply problems")))
     if actor.has(Role.PHARMACIST, Role.PHARMACY_MANAGER, Role.SUPPLIER_REP):
         items.append(NavItem("trace_pages.scan", _l("Scan to verify"), also=("trace_pages.check_scan",)))
     if actor.has(Role.AUDITOR, Role.ADMIN):
