@@ -297,7 +297,9 @@ def upgrade() -> None:
         sa.Column("amount", core.db.Money(precision=18, scale=4), nullable=False),
         sa.Column("due_on", sa.Date(), nullable=False),
         sa.Column(
-            "payment_rule", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
+            "payment_rule",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
         ),
         sa.Column(
             "refusals", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
