@@ -6,7 +6,7 @@ import marshmallow as ma
 
 from procurement.orders.online_share import KINDS
 from procurement.orders.progress import ProgressStatus
-from webui.api.supply_schemas import Month
+from webui.api.supply_schemas import Month, RaisedAlertOut
 
 
 def money(**kwargs) -> ma.fields.Decimal:
@@ -111,19 +111,6 @@ class ProgressCheckIn(ma.Schema):
     on = ma.fields.Date(load_default=None, metadata={"description": "the day to check; default today (China)"})
 
 
-class ProgressAlertOut(ma.Schema):
-    id = ma.fields.Integer()
-    code = ma.fields.String()
-    severity = ma.fields.String()
-    status = ma.fields.String()
-    title = ma.fields.String()
-    subject_org_id = ma.fields.Integer(allow_none=True)
-    object_type = ma.fields.String()
-    object_id = ma.fields.String()
-    evidence = ma.fields.Dict()
-    created_at = ma.fields.AwareDateTime()
-
-
 class ProgressCheckOut(ma.Schema):
     on = ma.fields.Date()
-    alerts = ma.fields.List(ma.fields.Nested(ProgressAlertOut), metadata={"description": "alerts newly raised"})
+    alerts = ma.fields.List(ma.fields.Nested(RaisedAlertOut), metadata={"description": "alerts newly raised"})

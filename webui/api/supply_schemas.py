@@ -142,7 +142,9 @@ class RiskCheckIn(ma.Schema):
     month = Month(required=True, metadata={"description": "the month to check; a past or the current month"})
 
 
-class SupplyAlertOut(ma.Schema):
+class RaisedAlertOut(ma.Schema):
+    """An alert a check raised (supply risks, agreed-volume progress)."""
+
     id = ma.fields.Integer()
     code = ma.fields.String()
     severity = ma.fields.String()
@@ -157,4 +159,4 @@ class SupplyAlertOut(ma.Schema):
 
 class RiskCheckOut(ma.Schema):
     month = Month()
-    alerts = ma.fields.List(ma.fields.Nested(SupplyAlertOut), metadata={"description": "raised by this run only"})
+    alerts = ma.fields.List(ma.fields.Nested(RaisedAlertOut), metadata={"description": "raised by this run only"})

@@ -101,40 +101,40 @@ OBJECT_TYPES = {
 }
 
 
-def _lookup(table: dict, value: object) -> str:
-    # Unknown codes (added by a newer service before its label) show as they are rather than failing the page.
+def lookup_label(table: dict, value: object) -> str:
+    """Return the label of a code from a table; an unknown code shows as it is rather than failing the page."""
     label = table.get(value)
     return str(label) if label is not None else str(value or "")
 
 
 def kind_label(kind: str | None) -> str:
     """Return the translated name of an organisation kind."""
-    return _lookup(ORG_KINDS, kind)
+    return lookup_label(ORG_KINDS, kind)
 
 
 def grade_label(grade: str | None) -> str:
     """Return the translated name of a hospital grade."""
-    return _lookup(HOSPITAL_GRADES, grade)
+    return lookup_label(HOSPITAL_GRADES, grade)
 
 
 def role_label(role: str | None) -> str:
     """Return the translated name of a role."""
-    return _lookup(ROLES, role)
+    return lookup_label(ROLES, role)
 
 
 def group_label(group: str | None) -> str:
     """Return the translated name of a user group."""
-    return _lookup(GROUPS, group)
+    return lookup_label(GROUPS, group)
 
 
 def action_label(action: str | None) -> str:
     """Return the translated description of an audit action, or the action code itself."""
-    return _lookup(ACTIONS, action)
+    return lookup_label(ACTIONS, action)
 
 
 def object_type_label(object_type: str | None) -> str:
     """Return the translated name of an audited object type, or the type code itself."""
-    return _lookup(OBJECT_TYPES, object_type)
+    return lookup_label(OBJECT_TYPES, object_type)
 
 
 # Service messages are English sentences; these patterns give the ones users meet on forms in their language.

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from core.errors import DomainError
-from webui.pages.labels import service_message
+from webui.pages.labels import lookup_label, service_message
 
 INVOICE_KINDS = {
     "first": _l("First invoice (manufacturer → distributor)"),
@@ -214,30 +214,24 @@ _PATTERNS: tuple[tuple[re.Pattern[str], object], ...] = tuple(
 )
 
 
-def _lookup(table: dict, value: object) -> str:
-    # Unknown codes (added by a newer service before its label) show as they are rather than failing the page.
-    label = table.get(value)
-    return str(label) if label is not None else str(value or "")
-
-
 def invoice_kind_label(value: str | None) -> str:
     """Return the label of an invoice kind (first or second)."""
-    return _lookup(INVOICE_KINDS, value)
+    return lookup_label(INVOICE_KINDS, value)
 
 
 def payable_status_label(value: str | None) -> str:
     """Return the label of a receipt's payment status."""
-    return _lookup(PAYABLE_STATUS, value)
+    return lookup_label(PAYABLE_STATUS, value)
 
 
 def progress_status_label(value: object) -> str:
     """Return the label of an agreed volume's progress status."""
-    return _lookup(PROGRESS_STATUS, str(value) if value is not None else None)
+    return lookup_label(PROGRESS_STATUS, str(value) if value is not None else None)
 
 
 def product_kind_label(value: str | None) -> str:
     """Return the label of a kind of product (drugs or high-value consumables)."""
-    return _lookup(PRODUCT_KINDS, value)
+    return lookup_label(PRODUCT_KINDS, value)
 
 
 def yuan(value: object) -> str:

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from core.errors import DomainError
 from trace.codes import InvalidCode, parse
-from webui.pages.labels import service_message
+from webui.pages.labels import lookup_label, service_message
 from webui.pages.trace_labels import item_status_label, scan_error_label
 from webui.pages.trace_views import key_to_code, printable
 
@@ -125,30 +125,24 @@ _PATTERNS: tuple[tuple[re.Pattern[str], object], ...] = tuple(
 )
 
 
-def _lookup(table: dict, value: object) -> str:
-    # Unknown codes (added by a newer service before its label) show as they are rather than failing the page.
-    label = table.get(value)
-    return str(label) if label is not None else str(value or "")
-
-
 def order_status_label(value: str | None) -> str:
     """Return the label of an order status."""
-    return _lookup(ORDER_STATUS, value)
+    return lookup_label(ORDER_STATUS, value)
 
 
 def shipment_status_label(value: str | None) -> str:
     """Return the label of a shipment status."""
-    return _lookup(SHIPMENT_STATUS, value)
+    return lookup_label(SHIPMENT_STATUS, value)
 
 
 def price_basis_label(value: str | None) -> str:
     """Return the label of a price basis (awarded or listed)."""
-    return _lookup(PRICE_BASIS, value)
+    return lookup_label(PRICE_BASIS, value)
 
 
 def refusal_label(value: str | None) -> str:
     """Return the label of the reason a pack was refused at receipt."""
-    return _lookup(REFUSAL_REASONS, value)
+    return lookup_label(REFUSAL_REASONS, value)
 
 
 def refusal_code(refusal: dict) -> str:
@@ -181,7 +175,7 @@ def refusal_detail(refusal: dict) -> str:
 
 def problem_kind_label(value: str | None) -> str:
     """Return the label of a kind of supply problem."""
-    return _lookup(PROBLEM_KINDS, value)
+    return lookup_label(PROBLEM_KINDS, value)
 
 
 def order_message(message: str, *, scanned: str | None = None) -> str:

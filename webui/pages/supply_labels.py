@@ -15,6 +15,7 @@ from procurement.orders.rules import (
     SUPPLY_STOCK_OUT,
     SUPPLY_STOP_LATE_NOTICE,
 )
+from webui.pages.labels import lookup_label
 from webui.pages.order_labels import order_message
 from webui.pages.supply_forms import STOP_KINDS
 
@@ -70,20 +71,14 @@ _PATTERNS: tuple[tuple[re.Pattern[str], object], ...] = tuple(
 )
 
 
-def _lookup(table: dict, value: object) -> str:
-    # Unknown codes (added by a newer service before its label) show as they are rather than failing the page.
-    label = table.get(value)
-    return str(label) if label is not None else str(value or "")
-
-
 def report_state_label(value: str | None) -> str:
     """Return the label of where a monthly report stands: filed, filed late, missing or not yet filed."""
-    return _lookup(REPORT_STATES, value)
+    return lookup_label(REPORT_STATES, value)
 
 
 def supply_alert_label(value: str | None) -> str:
     """Return the label of a supply alert code."""
-    return _lookup(SUPPLY_ALERTS, value)
+    return lookup_label(SUPPLY_ALERTS, value)
 
 
 def supply_alert_detail(alert: Alert) -> str:
@@ -118,7 +113,7 @@ def supply_alert_detail(alert: Alert) -> str:
 
 def stop_kind_label(planned: bool | None) -> str:
     """Return the label of a production stop's kind: planned or unplanned."""
-    return _lookup(STOP_KINDS, "planned" if planned else "unplanned")
+    return lookup_label(STOP_KINDS, "planned" if planned else "unplanned")
 
 
 def supply_message(message: str) -> str:

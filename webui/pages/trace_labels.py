@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from core.alerts import AlertStatus, Severity
 from trace import rules
 from trace.models import EventType, ItemStatus
+from webui.pages.labels import lookup_label
 
 EVENT_TYPES = {
     EventType.COMMISSION: _l("Commissioned"),
@@ -110,35 +111,29 @@ _PROBLEMS = (
 PROBLEM_ENTRY = re.compile(r"^entry (\d+):")
 
 
-def _lookup(table: dict, value: object) -> str:
-    # Unknown codes (added by a newer service before its label) show as they are rather than failing the page.
-    label = table.get(value)
-    return str(label) if label is not None else str(value or "")
-
-
 def event_label(event_type: str | None) -> str:
     """Return the translated name of a trace event type."""
-    return _lookup(EVENT_TYPES, event_type)
+    return lookup_label(EVENT_TYPES, event_type)
 
 
 def item_status_label(status: str | None) -> str:
     """Return the translated name of a pack's status."""
-    return _lookup(ITEM_STATUSES, status)
+    return lookup_label(ITEM_STATUSES, status)
 
 
 def severity_label(severity: str | None) -> str:
     """Return the translated name of an alert severity."""
-    return _lookup(SEVERITIES, severity)
+    return lookup_label(SEVERITIES, severity)
 
 
 def alert_status_label(status: str | None) -> str:
     """Return the translated name of an alert's handling status."""
-    return _lookup(ALERT_STATUSES, status)
+    return lookup_label(ALERT_STATUSES, status)
 
 
 def alert_label(code: str | None) -> str:
     """Return the readable name of an alert code, or the code itself."""
-    return _lookup(ALERT_CODES, code)
+    return lookup_label(ALERT_CODES, code)
 
 
 def problem_label(problem: str) -> str:
