@@ -8,6 +8,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlmodel import SQLModel
 
+import core.alert_review
 import core.alerts
 import core.models  # noqa: F401
 import procurement.catalogue

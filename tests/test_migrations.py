@@ -5,6 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
+import core.alert_review
 import core.alerts
 import core.models  # noqa: F401
 import procurement.catalogue
