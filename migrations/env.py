@@ -11,6 +11,7 @@ from sqlmodel import SQLModel
 import core.alert_review
 import core.alerts
 import core.models  # noqa: F401
+import procurement.audit.run_models
 import procurement.catalogue
 import procurement.orders.models
 import procurement.orders.money_models
