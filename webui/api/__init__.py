@@ -20,6 +20,7 @@ def init_api(app: Flask) -> Api:
     """Register every API blueprint; all are bearer-token only (no cookies), so CSRF does not apply."""
     from webui.api import (
         agreements,
+        alerts,
         audit,
         catalogue,
         directory,
@@ -56,7 +57,21 @@ def init_api(app: Flask) -> Api:
     )
     api = YaolianApi(app)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    for module in (tokens, me, directory, audit, catalogue, tenders, orders, agreements, trace, ledger, supply, money):
+    for module in (
+        tokens,
+        me,
+        directory,
+        audit,
+        catalogue,
+        tenders,
+        orders,
+        agreements,
+        trace,
+        ledger,
+        supply,
+        money,
+        alerts,
+    ):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
 
     @app.before_request

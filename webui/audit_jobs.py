@@ -1,0 +1,58 @@
+"""Audit runs in the background: the request queues the run, a thread runs it after the response is sent.
+
+The thread opens its own connection from the application's engine and commits after each part, so
+``GET /api/v1/audits/runs/{id}`` shows parts finishing one by one (and, within a running part, the live figures kept
+by :mod:`procurement.audit.runs`). When the application does not own its engine (tests hand in one connection),
+there is nothing to run in the background with and the run happens in the request instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import Flask, Response, after_this_request, current_app
+from sqlmodel import Session
+
+from core.actor import Actor
+from core.db import utcnow
+from procurement.audit.run_models import AuditRun
+from procurement.audit.runs import execute_run
+
+_ENGINE = "yaolian.engine"
+log = logging.getLogger(__name__)
+
+
+def can_run_in_background() -> bool:
+    return current_app.extensions.get(_ENGINE) is not None
+
+
+def start_after_response(run_id: int, actor: Actor) -> None:
+    """Run the queued run in a thread once this request's transaction has committed (the response is closed)."""
+    app = current_app._get_current_object()
+
+    @after_this_request
+    def _later(response: Response) -> Response:
+        if response.status_code < 400:
+            response.call_on_close(
+                lambda: threading.Thread(target=_work, args=(app, run_id, actor), daemon=True).start()
+            )
+        return response
+
+
+def _work(app: Flask, run_id: int, actor: Actor) -> None:
+    engine = app.extensions[_ENGINE]
+    with Session(engine, expire_on_commit=False) as session:
+        run = session.get(AuditRun, run_id)
+        if run is None or run.status != "queued":
+            return
+        try:
+            execute_run(session, actor=actor, run=run, commit=session.commit)
+        except Exception as exc:  # a bug in a part: keep what finished, mark the run failed, log the trace
+            log.exception("audit run %s failed", run_id)
+            session.rollback()
+            run = session.get(AuditRun, run_id)
+            if run is not None:
+                run.status, run.error, run.finished_at = "failed", f"{type(exc).__name__}: {exc}", utcnow()
+                session.add(run)
+                session.commit()

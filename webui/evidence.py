@@ -1,0 +1,89 @@
+"""Links from an alert's evidence to the pages and API resources behind it (invoices, orders, trace items, …).
+
+Every source writes the ids of the rows behind a finding into the alert's evidence under conventional keys
+(``invoice_id``/``invoice_ids``, ``order_id``, ``item``/``code``/``trace_code``, …). This module turns those into
+links; keys it does not know stay visible as raw evidence on the alert page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from flask import url_for
+from werkzeug.routing import BuildError
+
+from core.alerts import Alert
+
+MAX_LINKS_PER_KIND = 50
+
+
+@dataclass(frozen=True)
+class Link:
+    kind: str  # invoice, order, trace_item, credit_case, audit_run, …
+    ident: str
+    page: str | None  # a page URL, when there is a page for it
+    api: str | None  # the API resource, when there is one
+
+
+# Evidence key (singular; the plural "<key>s" holds a list) → (kind, page endpoint, page arg, API path template)
+KEYS: dict[str, tuple[str, str | None, str, str | None]] = {
+    "invoice_id": ("invoice", "money_pages.invoice", "invoice_id", "/api/v1/reconciliation/invoices/{}"),
+    "first_invoice_id": ("invoice", "money_pages.invoice", "invoice_id", "/api/v1/reconciliation/invoices/{}"),
+    "second_invoice_id": ("invoice", "money_pages.invoice", "invoice_id", "/api/v1/reconciliation/invoices/{}"),
+    "order_id": ("order", "order_pages.order", "order_id", "/api/v1/orders/{}"),
+    "item": ("trace_item", "trace_pages.item", "code", "/api/v1/trace/items/{}"),
+    "code": ("trace_item", "trace_pages.item", "code", "/api/v1/trace/items/{}"),
+    "trace_code": ("trace_item", "trace_pages.item", "code", "/api/v1/trace/items/{}"),
+    "pack_key": ("trace_item", "trace_pages.item", "code", "/api/v1/trace/items/{}"),
+    "case_id": ("credit_case", "credit_pages.case", "case_id", "/api/v1/credit/cases/{}"),
+    "audit_run_id": ("audit_run", "audit_pages.run", "run_id", "/api/v1/audits/runs/{}"),
+}
+# An alert's own object, when it names a row with a page.
+OBJECT_TYPES: dict[str, str] = {"invoice": "invoice_id", "order": "order_id", "trace_item": "item", "item": "item"}
+
+
+def _values(evidence: Any) -> Iterator[tuple[str, Any]]:
+    """Yield (key, value) for every known key anywhere in the evidence, lists unrolled."""
+    if isinstance(evidence, dict):
+        for key, value in evidence.items():
+            singular = key[:-1] if key.endswith("s") and key[:-1] in KEYS else key
+            if singular in KEYS:
+                for one in value if isinstance(value, list) else [value]:
+                    if isinstance(one, (str, int)) and not isinstance(one, bool):
+                        yield singular, one
+                    elif isinstance(one, dict):
+                        yield from _values(one)
+            elif isinstance(value, (dict, list)):
+                yield from _values(value)
+    elif isinstance(evidence, list):
+        for value in evidence:
+            yield from _values(value)
+
+
+def _page(endpoint: str | None, arg: str, ident: Any) -> str | None:
+    if endpoint is None:
+        return None
+    try:
+        return url_for(endpoint, **{arg: ident})
+    except (BuildError, ValueError):  # the page does not exist in this build, or the id is not of its type
+        return None
+
+
+def evidence_links(alert: Alert) -> list[Link]:
+    """Return one link per distinct row named in the alert's evidence (and its own object), in order of mention."""
+    seen: set[tuple[str, str]] = set()
+    counts: dict[str, int] = {}
+    links: list[Link] = []
+    pairs = list(_values(alert.evidence or {}))
+    if alert.object_type in OBJECT_TYPES:
+        pairs.insert(0, (OBJECT_TYPES[alert.object_type], alert.object_id))
+    for key, ident in pairs:
+        kind, endpoint, arg, api = KEYS[key]
+        if (kind, str(ident)) in seen or counts.get(kind, 0) >= MAX_LINKS_PER_KIND:
+            continue
+        seen.add((kind, str(ident)))
+        counts[kind] = counts.get(kind, 0) + 1
+        links.append(Link(kind, str(ident), _page(endpoint, arg, ident), api.format(ident) if api else None))
+    return links
