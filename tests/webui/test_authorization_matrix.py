@@ -24,6 +24,7 @@ from core.roles import ROLE_ORG_KINDS, OrgKind, Role
 from procurement.catalogue import Product
 from tests.factories import DEFAULT_ROLES, PASSWORD, make_uscc
 from tests.webui.matrix_agreements import agreement_rows
+from tests.webui.matrix_alerts import alert_rows
 from tests.webui.matrix_catalogue import catalogue_rows
 from tests.webui.matrix_money import money_rows
 from tests.webui.matrix_orders import order_rows
@@ -179,6 +180,7 @@ MATRIX += supply_rows(Row)
 MATRIX += order_rows(Row)
 MATRIX += agreement_rows(Row)
 MATRIX += money_rows(Row)
+MATRIX += alert_rows(Row)
 
 
 @pytest.fixture

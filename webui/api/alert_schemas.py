@@ -41,7 +41,7 @@ class AlertEventOut(ma.Schema):
     note = ma.fields.String()
 
 
-class AlertOut(ma.Schema):
+class WorkbenchAlertOut(ma.Schema):
     id = ma.fields.Integer()
     code = ma.fields.String()
     source = ma.fields.String()
@@ -58,7 +58,7 @@ class AlertOut(ma.Schema):
     updated_at = ma.fields.AwareDateTime(allow_none=True)
 
 
-class AlertDetailOut(AlertOut):
+class AlertDetailOut(WorkbenchAlertOut):
     links = ma.fields.List(ma.fields.Nested(LinkOut))
     history = ma.fields.List(ma.fields.Nested(AlertEventOut))
 

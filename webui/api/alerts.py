@@ -22,7 +22,7 @@ blp = Blueprint(
 
 def _detail(alert) -> dict:
     return {
-        **{column: getattr(alert, column) for column in s.AlertOut().fields},
+        **{column: getattr(alert, column) for column in s.WorkbenchAlertOut().fields},
         "links": evidence_links(alert),
         "history": alert_history(db(), alert.id),
     }
@@ -30,7 +30,7 @@ def _detail(alert) -> dict:
 
 @blp.route("/alerts", methods=["GET"])
 @blp.arguments(s.AlertQuery(), location="query")
-@blp.response(200, s.AlertOut(many=True))
+@blp.response(200, s.WorkbenchAlertOut(many=True))
 @blp.paginate()
 def alerts(args: dict, pagination_parameters):
     """List alerts, newest first: auditors and admins see every alert, others those about their organisation."""
