@@ -13,6 +13,9 @@ def init_pages(app: Flask) -> None:
     from webui.pages import (
         admin,
         agreements_pages,
+        alerts,
+        audit_labels,
+        audits,
         auth,
         home,
         labels,
@@ -31,7 +34,20 @@ def init_pages(app: Flask) -> None:
     )
     from webui.pages.common import page_count, page_url
 
-    for module in (auth, home, tokens, admin, trace, tenders, orders, supply_pages, money, agreements_pages):
+    for module in (
+        auth,
+        home,
+        tokens,
+        admin,
+        trace,
+        tenders,
+        orders,
+        supply_pages,
+        money,
+        agreements_pages,
+        alerts,
+        audits,
+    ):
         app.register_blueprint(module.bp)
 
     # Flask-Login flashes this when a signed-out visitor opens a page; str() renders it in the visitor's language
@@ -52,6 +68,8 @@ def init_pages(app: Flask) -> None:
         app.add_template_filter(getattr(money_labels, name), name)
     for name in supply_labels.FILTERS:
         app.add_template_filter(getattr(supply_labels, name), name)
+    for name in audit_labels.FILTERS:
+        app.add_template_filter(getattr(audit_labels, name), name)
     app.add_template_filter(trace_views.key_to_code, "code_of_key")
     app.add_template_global(page_url, "page_url")
     app.add_template_global(page_count, "page_count")

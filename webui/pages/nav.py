@@ -24,6 +24,9 @@ PAYMENT_PAGES = ("money_pages.pay", "money_pages.record_prepayment")
 AGREEMENT_PAGES = tuple(
     f"agreement_pages.{name}" for name in ("check_progress", "online_share_page", "declare_offline_purchase")
 )
+# The alerts workbench and audit-run pages.
+ALERT_PAGES = ("alert_pages.detail", "alert_pages.review", "alert_pages.answer")
+AUDIT_RUN_PAGES = ("audit_pages.start_run", "audit_pages.run")
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,9 @@ def navigation(actor: Actor | None) -> list[NavItem]:
     if actor.has(Role.AUDITOR, Role.ADMIN):
         items.append(NavItem("trace_pages.find_item", _l("Trace a pack"), also=("trace_pages.item",)))
     items.append(NavItem("trace_pages.ledger_status", _l("Ledger"), also=("trace_pages.verify_now",)))
+    items.append(NavItem("alert_pages.queue", _l("Alerts"), also=ALERT_PAGES))
+    if actor.has(Role.AUDITOR, Role.ADMIN):
+        items.append(NavItem("audit_pages.runs_page", _l("Audit runs"), also=AUDIT_RUN_PAGES))
     if actor.has(Role.ADMIN):
         items += [
             NavItem("admin_pages.audit", _l("Audit trail")),

@@ -1,0 +1,76 @@
+"""The alerts workbench and audit-run pages: the queue, an alert's evidence and history, review and answer forms."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.actor import Actor
+from core.alerts import Severity, raise_alert
+from core.roles import OrgKind, Role
+from tests.webui.test_pages import post_form, sign_in
+
+SYSTEM = Actor.system("test")
+
+
+@pytest.fixture
+def cast(factory, db):
+    hospital, other = factory.org(OrgKind.HOSPITAL, name="鹭江医院"), factory.org(OrgKind.HOSPITAL, name="海沧医院")
+    alert = raise_alert(
+        db, actor=SYSTEM, code="RECON-BATCH-MISMATCH", source="reconciliation", severity=Severity.HIGH,
+        title="Batch B1 on the second invoice, B2 on the first", object_type="invoice", object_id="41",
+        evidence={"first_invoice_id": 40, "second_invoice_id": 41, "item": "01069012345678902100ABC"},
+        rule={"name": "two-invoice", "version": "2026.1"}, subject_org_id=hospital.id,
+    )  # fmt: skip
+    foreign = raise_alert(
+        db, actor=SYSTEM, code="RECON-QTY-MISMATCH", source="reconciliation", severity=Severity.LOW,
+        title="Quantity 5 invoiced, 4 received", object_type="invoice", object_id="52", evidence={}, rule={},
+        subject_org_id=other.id,
+    )  # fmt: skip
+    return {
+        "alert": alert,
+        "foreign": foreign,
+        "auditor": factory.user(factory.org(OrgKind.INSURANCE_BUREAU), roles=(Role.AUDITOR,)),
+        "pharmacist": factory.user(hospital, roles=(Role.PHARMACIST,)),
+    }
+
+
+def test_auditor_reviews_an_alert_from_the_queue(client, cast):
+    sign_in(client, cast["auditor"])
+    queue = client.get("/alerts?source=reconciliation").get_data(as_text=True)
+    assert f'data-alert-id="{cast["alert"].id}"' in queue and f'data-alert-id="{cast["foreign"].id}"' in queue
+    url = f"/alerts/{cast['alert'].id}"
+    page = client.get(url).get_data(as_text=True)
+    assert 'href="/money/invoices/40"' in page and 'href="/money/invoices/41"' in page
+    assert 'href="/trace/items/01069012345678902100ABC"' in page
+    refused = post_form(client, f"{url}/review", {"action": "dismiss", "note": ""}, form_page=url)
+    assert refused.status_code == 422 and "a note is required" in refused.get_data(as_text=True)
+    done = post_form(client, f"{url}/review", {"action": "confirm", "note": "first invoice batch wrong"}, form_page=url)
+    assert done.status_code == 302
+    page = client.get(url).get_data(as_text=True)
+    assert "first invoice batch wrong" in page and 'data-action="confirm"' in page
+    export = client.get("/alerts/export.xlsx?source=reconciliation")
+    assert export.status_code == 200 and export.data[:2] == b"PK"
+
+
+def test_hospital_sees_and_answers_only_its_own_alerts(client, cast):
+    sign_in(client, cast["pharmacist"])
+    queue = client.get("/alerts").get_data(as_text=True)
+    assert f'data-alert-id="{cast["alert"].id}"' in queue and f'data-alert-id="{cast["foreign"].id}"' not in queue
+    assert client.get(f"/alerts/{cast['foreign'].id}").status_code == 404
+    url = f"/alerts/{cast['alert'].id}"
+    page = client.get(url).get_data(as_text=True)
+    assert 'data-testid="answer-form"' in page and 'data-testid="review-form"' not in page
+    answered = post_form(client, f"{url}/answer", {"note": "the first invoice copy is re-uploaded"}, form_page=url)
+    assert answered.status_code == 302
+    assert "the first invoice copy is re-uploaded" in client.get(url).get_data(as_text=True)
+    assert client.get("/audits/runs").status_code == 403
+
+
+def test_auditor_runs_a_period_from_the_page(client, cast):
+    sign_in(client, cast["auditor"])
+    response = post_form(client, "/audits/runs", {"start": "2026-08-01", "end": "2026-09-01", "parts": ["supply"]})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'data-status="done"' in page and 'data-part="supply"' in page
+    bad = post_form(client, "/audits/runs", {"start": "2026-09-01", "end": "2026-08-01"})
+    assert bad.status_code == 422 and "must come after its start" in bad.get_data(as_text=True)
