@@ -74,3 +74,22 @@ def test_auditor_runs_a_period_from_the_page(client, cast):
     assert 'data-status="done"' in page and 'data-part="supply"' in page
     bad = post_form(client, "/audits/runs", {"start": "2026-09-01", "end": "2026-08-01"})
     assert bad.status_code == 422 and "must come after its start" in bad.get_data(as_text=True)
+
+
+def test_dashboard_draws_every_section_with_links_and_excel(client, db, factory):
+    from tests.procurement.order_world import build_order_world
+    from tests.procurement.test_invoices_payments import _received
+
+    ow = build_order_world(db, factory)
+    _received(ow, db, ow.hospital(0))  # received 15 June 2026, due 15 July, never paid
+    auditor = factory.user(factory.org(OrgKind.INSURANCE_BUREAU), roles=(Role.AUDITOR,))
+    sign_in(client, auditor)
+    page = client.get("/audits/dashboard?start=2026-04-01&end=2026-08-31").get_data(as_text=True)
+    for key in ("completion", "on_time", "online_share", "alerts", "anomalous"):
+        assert f'data-section="{key}"' in page
+    assert 'id="chart-completion"' in page and "/agreements/progress?hospital=" in page
+    assert 'id="chart-on_time"' in page and "/money/payables?hospital=" in page  # one receipt due, none on time
+    assert "0.0%" in page
+    export = client.get("/audits/dashboard/on_time.xlsx?start=2026-04-01&end=2026-08-31")
+    assert export.status_code == 200 and export.data[:2] == b"PK"
+    assert client.get("/audits/dashboard/nothing.xlsx").status_code == 404

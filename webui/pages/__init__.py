@@ -17,6 +17,7 @@ def init_pages(app: Flask) -> None:
         audit_labels,
         audits,
         auth,
+        dashboard,  # noqa: F401  (adds the dashboard routes to the audit pages)
         home,
         labels,
         money,

@@ -27,6 +27,7 @@ AGREEMENT_PAGES = tuple(
 # The alerts workbench and audit-run pages.
 ALERT_PAGES = ("alert_pages.detail", "alert_pages.review", "alert_pages.answer")
 AUDIT_RUN_PAGES = ("audit_pages.start_run", "audit_pages.run")
+DASHBOARD_PAGES = ("audit_pages.dashboard_export",)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,10 @@ def navigation(actor: Actor | None) -> list[NavItem]:
     items.append(NavItem("trace_pages.ledger_status", _l("Ledger"), also=("trace_pages.verify_now",)))
     items.append(NavItem("alert_pages.queue", _l("Alerts"), also=ALERT_PAGES))
     if actor.has(Role.AUDITOR, Role.ADMIN):
-        items.append(NavItem("audit_pages.runs_page", _l("Audit runs"), also=AUDIT_RUN_PAGES))
+        items += [
+            NavItem("audit_pages.dashboard", _l("Dashboard"), also=DASHBOARD_PAGES),
+            NavItem("audit_pages.runs_page", _l("Audit runs"), also=AUDIT_RUN_PAGES),
+        ]
     if actor.has(Role.ADMIN):
         items += [
             NavItem("admin_pages.audit", _l("Audit trail")),
