@@ -11,7 +11,12 @@ from sqlmodel import SQLModel
 import core.alert_review
 import core.alerts
 import core.models  # noqa: F401
+import procurement.audit.circulation_models
+import procurement.audit.credit_models
+import procurement.audit.prescription_models
+import procurement.audit.reconciliation_models
 import procurement.audit.run_models
+import procurement.audit.surplus_models
 import procurement.catalogue
 import procurement.orders.models
 import procurement.orders.money_models

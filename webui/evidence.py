@@ -27,18 +27,25 @@ class Link:
     api: str | None  # the API resource, when there is one
 
 
-# Evidence key (singular; the plural "<key>s" holds a list) → (kind, page endpoint, page arg, API path template)
-KEYS: dict[str, tuple[str, str | None, str, str | None]] = {
-    "invoice_id": ("invoice", "money_pages.invoice", "invoice_id", "/api/v1/reconciliation/invoices/{}"),
-    "first_invoice_id": ("invoice", "money_pages.invoice", "invoice_id", "/api/v1/reconciliation/invoices/{}"),
-    "second_invoice_id": ("invoice", "money_pages.invoice", "invoice_id", "/api/v1/reconciliation/invoices/{}"),
-    "order_id": ("order", "order_pages.order", "order_id", "/api/v1/orders/{}"),
-    "item": ("trace_item", "trace_pages.item", "code", "/api/v1/trace/items/{}"),
-    "code": ("trace_item", "trace_pages.item", "code", "/api/v1/trace/items/{}"),
-    "trace_code": ("trace_item", "trace_pages.item", "code", "/api/v1/trace/items/{}"),
-    "pack_key": ("trace_item", "trace_pages.item", "code", "/api/v1/trace/items/{}"),
-    "case_id": ("credit_case", "credit_pages.case", "case_id", "/api/v1/credit/cases/{}"),
-    "audit_run_id": ("audit_run", "audit_pages.run", "run_id", "/api/v1/audits/runs/{}"),
+# Evidence key (singular; the plural "<key>s" holds a list) → the links it makes: (kind, page endpoint, page arg,
+# API path template). An invoice links to its page and to its three-flow reconciliation (goods, invoices, money).
+_INVOICE = (
+    ("invoice", "money_pages.invoice", "invoice_id", "/api/v1/invoices/{}"),
+    ("three_flows", "reconciliation_pages.invoice", "invoice_id", "/api/v1/reconciliation/invoices/{}"),
+)
+_ITEM = (("trace_item", "trace_pages.item", "code", "/api/v1/trace/items/{}"),)
+KEYS: dict[str, tuple[tuple[str, str | None, str, str | None], ...]] = {
+    "invoice_id": _INVOICE,
+    "first_invoice_id": _INVOICE,
+    "second_invoice_id": _INVOICE,
+    "order_id": (("order", "order_pages.order", "order_id", "/api/v1/orders/{}"),),
+    "item": _ITEM,
+    "code": _ITEM,
+    "trace_code": _ITEM,
+    "pack_key": _ITEM,
+    "item_key": _ITEM,
+    "case_id": (("credit_case", "credit_pages.case", "case_id", "/api/v1/credit/cases/{}"),),
+    "audit_run_id": (("audit_run", "audit_pages.run", "run_id", "/api/v1/audits/runs/{}"),),
 }
 # An alert's own object, when it names a row with a page.
 OBJECT_TYPES: dict[str, str] = {"invoice": "invoice_id", "order": "order_id", "trace_item": "item", "item": "item"}
@@ -65,6 +72,10 @@ def _values(evidence: Any) -> Iterator[tuple[str, Any]]:
 def _page(endpoint: str | None, arg: str, ident: Any) -> str | None:
     if endpoint is None:
         return None
+    if arg == "code" and isinstance(ident, str) and ":" in ident:  # a stored pack key (cn20:… / gs1:…)
+        from webui.pages.trace_views import key_to_code
+
+        ident = key_to_code(ident)
     try:
         return url_for(endpoint, **{arg: ident})
     except (BuildError, ValueError):  # the page does not exist in this build, or the id is not of its type
@@ -80,10 +91,10 @@ def evidence_links(alert: Alert) -> list[Link]:
     if alert.object_type in OBJECT_TYPES:
         pairs.insert(0, (OBJECT_TYPES[alert.object_type], alert.object_id))
     for key, ident in pairs:
-        kind, endpoint, arg, api = KEYS[key]
-        if (kind, str(ident)) in seen or counts.get(kind, 0) >= MAX_LINKS_PER_KIND:
-            continue
-        seen.add((kind, str(ident)))
-        counts[kind] = counts.get(kind, 0) + 1
-        links.append(Link(kind, str(ident), _page(endpoint, arg, ident), api.format(ident) if api else None))
+        for kind, endpoint, arg, api in KEYS[key]:
+            if (kind, str(ident)) in seen or counts.get(kind, 0) >= MAX_LINKS_PER_KIND:
+                continue
+            seen.add((kind, str(ident)))
+            counts[kind] = counts.get(kind, 0) + 1
+            links.append(Link(kind, str(ident), _page(endpoint, arg, ident), api.format(ident) if api else None))
     return links

@@ -16,9 +16,10 @@ from sqlmodel import Session
 
 from core.actor import Actor
 from core.audit import record_audit
-from core.errors import invalid, not_found
+from core.errors import CONFLICT, DomainError, invalid, not_found
 from core.models import Organisation
 from core.roles import OrgKind, Role
+from procurement.audit.credit_scope import listing_sanction
 from procurement.catalogue import Product
 from procurement.orders.models import DistributorAssignment, OfflinePurchase, ProductListing
 from procurement.orders.ordering import HOSPITAL_ROLES
@@ -89,6 +90,18 @@ def create_listing(
         raise invalid("region_prefix", "up to 6 digits of a region code, or empty for everywhere")
     if ends_on is not None and ends_on < starts_on:
         raise invalid("ends_on", "ends before it starts")
+    sanction = listing_sanction(
+        session, supplier_id=supplier_id, product_id=product_id, region_prefix=region_prefix, on=starts_on
+    )
+    if sanction is not None:  # a suspended firm may not list (rulebook 1.8.1, 6.7)
+        until = sanction.ends_on.isoformat() if sanction.ends_on else "further notice"
+        raise DomainError(
+            CONFLICT,
+            f"organisation {sanction.supplier_id} is suspended from listing until {until} "
+            f"(rulebook {sanction.rule}): {sanction.reason}",
+            code="supplier_suspended",
+            errors={"supplier_id": [f"suspended under rule {sanction.rule} until {until}"]},
+        )
     listing = ProductListing(
         product_id=product_id,
         supplier_id=supplier_id,

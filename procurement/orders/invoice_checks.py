@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from procurement.orders.models import OrderLine, PackStatus, ShipmentPack
-from procurement.orders.money_models import Invoice, InvoiceKind, InvoiceLine
+from procurement.orders.money_models import INTERMEDIATE_KINDS, Invoice, InvoiceKind, InvoiceLine
 from procurement.orders.rules import ORDER_RULES
 
 MAX_LINES = 200
@@ -61,13 +61,17 @@ def shipped_packs(session: Session, shipment_id: int, kind: str) -> dict[tuple[i
     return {(product, batch or ""): Shipped(int(n), price) for product, batch, price, n in session.exec(stmt).all()}
 
 
-def _invoiced(session: Session, shipment_id: int, kind: str) -> dict[tuple[int, str], int]:
+def _invoiced(session: Session, shipment_id: int, kind: str, seller_org_id: int | None) -> dict[tuple[int, str], int]:
     stmt = (
         sa.select(InvoiceLine.product_id, InvoiceLine.batch, sa.func.sum(InvoiceLine.quantity))
         .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
         .where(Invoice.shipment_id == shipment_id, Invoice.kind == kind)
         .group_by(InvoiceLine.product_id, InvoiceLine.batch)
     )
+    if kind in INTERMEDIATE_KINDS:
+        # Each intermediate hop bills the same packs once more: count them per seller, so a chain of several hops
+        # can be stored whole and judged by reconciliation (rulebook 4.3, 4.4).
+        stmt = stmt.where(Invoice.seller_org_id == seller_org_id)
     return {(product, batch): int(n) for product, batch, n in session.exec(stmt).all()}
 
 
@@ -84,7 +88,14 @@ def money_or_none(value: Any, places: Decimal) -> Decimal | None:
 
 
 def check_lines(
-    session: Session, shipment_id: int, kind: str, lines: Sequence, shipped: dict, errors: dict
+    session: Session,
+    shipment_id: int,
+    kind: str,
+    lines: Sequence,
+    shipped: dict,
+    errors: dict,
+    *,
+    seller_org_id: int | None = None,
 ) -> list[InvoiceLine]:
     """Check each line against the shipment and its own arithmetic; return the lines that pass, as rows."""
     if not lines:
@@ -95,7 +106,7 @@ def check_lines(
         return []
     rules = ORDER_RULES
     tolerance = rules["tax_tolerance"]
-    used = defaultdict(int, _invoiced(session, shipment_id, kind))
+    used = defaultdict(int, _invoiced(session, shipment_id, kind, seller_org_id))
     built: list[InvoiceLine] = []
     for index, line in enumerate(lines):
         where = f"lines.{index}"

@@ -68,7 +68,8 @@ def upload_invoice(
     if shipment is None or not _may_see(shipment, makers, actor):
         raise not_found("Shipment", shipment_id)
     if kind not in tuple(InvoiceKind):
-        raise DomainError(INVALID, "kind: first or second", code="bad_invoice", errors={"kind": ["first or second"]})
+        kinds = ", ".join(k.value for k in InvoiceKind)
+        raise DomainError(INVALID, f"kind: one of {kinds}", code="bad_invoice", errors={"kind": [f"one of {kinds}"]})
     _require_uploader(shipment, makers, kind, seller_org_id, actor)
     errors: dict[str, list[str]] = {}
     _check_parties(session, shipment, kind, seller_org_id, buyer_org_id, errors)
@@ -80,7 +81,7 @@ def upload_invoice(
     if issued_on > now.date():
         errors["issued_on"] = [f"{issued_on.isoformat()} is in the future"]
     shipped = shipped_packs(session, shipment.id, kind)
-    built = check_lines(session, shipment.id, kind, lines, shipped, errors)
+    built = check_lines(session, shipment.id, kind, lines, shipped, errors, seller_org_id=seller_org_id)
     check_totals(built, amount, tax, total, errors)
     if errors:
         first = next(iter(errors.items()))
@@ -157,10 +158,14 @@ def _check_parties(session, shipment: Shipment, kind: str, seller: int, buyer: i
         return
     if supplier.kind == OrgKind.MANUFACTURER.value:
         errors["kind"] = ["a manufacturer delivering itself issues only the second invoice (rulebook 4.1)"]
-    if buyer != shipment.supplier_id:
-        errors["buyer_org_id"] = [f"the first invoice is issued to the distributor ({supplier.name})"]
+    # A chain with a hop between the first and the second invoice (rulebook 4.3, 4.4) ends at another distributor;
+    # whether such a chain is allowed is for reconciliation to judge, so the upload only keeps it a chain of traders.
+    buyer_org = session.get(Organisation, buyer) if buyer != shipment.supplier_id else supplier
+    if buyer_org is None or buyer_org.kind != OrgKind.DISTRIBUTOR.value:
+        errors["buyer_org_id"] = [f"the {kind} invoice is issued to the distributor ({supplier.name})"]
     if seller == buyer or session.get(Organisation, seller) is None:
-        errors["seller_org_id"] = ["the first invoice's seller is the manufacturer, another organisation"]
+        what = "the manufacturer" if kind == InvoiceKind.FIRST else "a distributor"
+        errors["seller_org_id"] = [f"the {kind} invoice's seller is {what}, another organisation"]
 
 
 def _duplicate(number: str) -> DomainError:

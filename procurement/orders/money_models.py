@@ -15,13 +15,23 @@ from core.db import Money, UTCDateTime, utcnow
 class InvoiceKind(StrEnum):
     FIRST = "first"  # manufacturer (or its 视同生产企业) → distributor (rulebook 4.1)
     SECOND = "second"  # distributor → hospital; a manufacturer delivering itself issues only this one
+    # Invoices between the first and the second, kept so that reconciliation can see the whole chain (rulebook 4.3,
+    # 4.4): a transfer inside a distribution group, and any other extra hop (allowed once in remote areas).
+    TRANSFER = "transfer"
+    EXTRA = "extra"
+
+
+INTERMEDIATE_KINDS = (InvoiceKind.TRANSFER.value, InvoiceKind.EXTRA.value)
 
 
 class Invoice(SQLModel, table=True):
     """A VAT invoice uploaded against a shipment; its lines and totals are checked to add up."""
 
     __tablename__ = "invoices"
-    __table_args__ = (sa.UniqueConstraint("seller_org_id", "number"),)
+    __table_args__ = (
+        sa.UniqueConstraint("seller_org_id", "number"),
+        sa.CheckConstraint(f"kind IN ({', '.join(repr(k.value) for k in InvoiceKind)})", name="kind"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(sa_column=sa.Column(sa.String(8), nullable=False))

@@ -26,9 +26,14 @@ from tests.factories import DEFAULT_ROLES, PASSWORD, make_uscc
 from tests.webui.matrix_agreements import agreement_rows
 from tests.webui.matrix_alerts import alert_rows
 from tests.webui.matrix_catalogue import catalogue_rows
+from tests.webui.matrix_circulation import circulation_rows
+from tests.webui.matrix_credit import credit_rows
 from tests.webui.matrix_money import money_rows
 from tests.webui.matrix_orders import order_rows
+from tests.webui.matrix_prescriptions import prescription_rows
+from tests.webui.matrix_reconciliation import reconciliation_rows
 from tests.webui.matrix_supply import supply_rows
+from tests.webui.matrix_surplus import surplus_rows
 from tests.webui.matrix_tenders import tender_rows
 from tests.webui.matrix_trace import trace_rows
 
@@ -180,7 +185,12 @@ MATRIX += supply_rows(Row)
 MATRIX += order_rows(Row)
 MATRIX += agreement_rows(Row)
 MATRIX += money_rows(Row)
+MATRIX += prescription_rows(Row)
 MATRIX += alert_rows(Row)
+MATRIX += credit_rows(Row)
+MATRIX += reconciliation_rows(Row)
+MATRIX += circulation_rows(Row)
+MATRIX += surplus_rows(Row)
 
 
 @pytest.fixture

@@ -85,7 +85,7 @@ def test_dashboard_draws_every_section_with_links_and_excel(client, db, factory)
     auditor = factory.user(factory.org(OrgKind.INSURANCE_BUREAU), roles=(Role.AUDITOR,))
     sign_in(client, auditor)
     page = client.get("/audits/dashboard?start=2026-04-01&end=2026-08-31").get_data(as_text=True)
-    for key in ("completion", "on_time", "online_share", "alerts", "anomalous"):
+    for key in ("completion", "on_time", "online_share", "surplus", "alerts", "anomalous"):
         assert f'data-section="{key}"' in page
     assert 'id="chart-completion"' in page and "/agreements/progress?hospital=" in page
     assert 'id="chart-on_time"' in page and "/money/payables?hospital=" in page  # one receipt due, none on time

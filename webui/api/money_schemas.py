@@ -36,7 +36,12 @@ class InvoiceIn(ma.Schema):
         InvoiceKind,
         by_value=True,
         required=True,
-        metadata={"description": "first: manufacturer → distributor; second: distributor → hospital"},
+        metadata={
+            "description": (
+                "first: manufacturer → distributor; second: distributor → hospital; transfer: between distributors of "
+                "one group (rulebook 4.3); extra: any other hop between them (allowed once in remote areas, 4.4)"
+            )
+        },
     )
     number = ma.fields.String(
         required=True, validate=ma.validate.Length(min=1, max=32), metadata={"description": "发票号码"}

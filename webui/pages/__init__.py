@@ -17,6 +17,8 @@ def init_pages(app: Flask) -> None:
         audit_labels,
         audits,
         auth,
+        circulation,
+        credit,
         dashboard,  # noqa: F401  (adds the dashboard routes to the audit pages)
         home,
         labels,
@@ -24,8 +26,11 @@ def init_pages(app: Flask) -> None:
         money_labels,
         order_labels,
         orders,
+        prescriptions,
+        reconciliation,
         supply_labels,
         supply_pages,
+        surplus,
         tender_labels,
         tenders,
         tokens,
@@ -48,6 +53,11 @@ def init_pages(app: Flask) -> None:
         agreements_pages,
         alerts,
         audits,
+        credit,
+        prescriptions,
+        circulation,
+        surplus,
+        reconciliation,
     ):
         app.register_blueprint(module.bp)
 

@@ -7,7 +7,7 @@ rows, and every table downloads as Excel. Sections read the same services as the
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +23,7 @@ from wtforms.validators import Optional
 
 from core.actor import Actor
 from core.alert_review import alert_counts
-from core.alerts import Alert
+from core.models import Organisation
 from core.roles import OrgKind
 from procurement.orders import online_share, payments, progress
 from procurement.spreadsheets import SheetOut, workbook_bytes
@@ -36,7 +36,6 @@ from webui.pages.common import all_organisations, role_required
 from webui.pages.money_labels import product_kind_label
 
 TOP_N = 10
-MONITORING_ALERTS_READ = 20_000
 
 
 class PeriodForm(FlaskForm):
@@ -178,37 +177,86 @@ def _alerts(session: Session, actor: Actor, start: dt.date, end: dt.date) -> Sec
 
 
 def _anomalous(session: Session, actor: Actor, start: dt.date, end: dt.date) -> Section:
-    """Physicians and products most often flagged by prescribing monitoring, from its alerts' evidence."""
-    since = dt.datetime.combine(start, dt.time.min, tzinfo=dt.UTC)
-    stmt = (
-        sa.select(Alert.evidence, Alert.code)
-        .where(Alert.source == "monitoring", Alert.created_at >= since)
-        .limit(MONITORING_ALERTS_READ)
-    )
-    physicians: Counter[Any] = Counter()
-    products: Counter[Any] = Counter()
-    codes: dict[tuple[str, Any], set[str]] = defaultdict(set)
-    for evidence, code in session.exec(stmt).all():
-        for key, counter in (("physician_id", physicians), ("product_id", products)):
-            value = (evidence or {}).get(key)
-            if value is not None:
-                counter[value] += 1
-                codes[(key, value)].add(code)
+    """Physicians and products behind the most (severity-weighted) open prescribing-monitoring alerts."""
+    from procurement.audit.monitoring import top_anomalous
+
+    top = top_anomalous(session, actor, n=TOP_N)
+    names = _names(session, top)
     section = Section(
         "anomalous",
         _("Top anomalous physicians and products"),
-        _("Who and what prescribing monitoring flags most often (rulebook 7)."),
-        [_("Kind"), _("Identifier"), _("Alerts"), _("Rules")],
+        _("Who and what prescribing monitoring flags most, weighted by severity (low 1 … critical 4; rulebook 7)."),
+        [_("Kind"), _("Name"), _("Hospital"), _("Alerts"), _("Score"), _("Rules")],
     )
     labels, values = [], []
-    for key, counter, label in (("physician_id", physicians, _("Physician")), ("product_id", products, _("Product"))):
-        for ident, count in counter.most_common(TOP_N):
-            section.rows.append([label, ident, count, ", ".join(sorted(codes[(key, ident)]))])
-            section.links.append(url_for("alert_pages.queue", source="monitoring"))
-            labels.append(f"{label} {ident}")
-            values.append(count)
-    section.chart = {"kind": "bars", "labels": labels, "series": [{"name": _("Alerts"), "values": values}],
-                     "axis": _("Alerts")}  # fmt: skip
+    for kind, column, label in (("physicians", "physician_id", _("Physician")), ("products", "product_id",
+                                                                                  _("Product"))):  # fmt: skip
+        for row in top[kind]:
+            name = names[column].get(row[column], str(row[column]))
+            hospital = names["hospital_id"].get(row["hospital_id"], "")
+            section.rows.append([label, name, hospital, row["findings"], row["score"], ", ".join(row["rules"])])
+            section.links.append(url_for("alert_pages.queue", source="monitoring", subject=row["hospital_id"]))
+            labels.append(f"{label} · {name}")
+            values.append(int(row["score"]))
+    section.chart = {"kind": "bars", "labels": labels, "series": [{"name": _("Score"), "values": values}],
+                     "axis": _("Severity-weighted alerts")}  # fmt: skip
+    return section
+
+
+def _names(session: Session, top: dict[str, list[dict[str, Any]]]) -> dict[str, dict[Any, str]]:
+    """Return display names of the physicians, products and hospitals in the ranking."""
+    from procurement.catalogue import Product
+
+    rows = [*top["physicians"], *top["products"]]
+    wanted = {column: {r[column] for r in rows if r.get(column) is not None}
+              for column in ("physician_id", "product_id", "hospital_id")}  # fmt: skip
+    names: dict[str, dict[Any, str]] = {column: {} for column in wanted}
+    if wanted["product_id"]:
+        stmt = sa.select(Product.id, Product.generic_name, Product.strength).where(Product.id.in_(wanted["product_id"]))
+        names["product_id"] = {i: f"{name} {strength}" for i, name, strength in session.exec(stmt).all()}
+    if wanted["hospital_id"]:
+        stmt = sa.select(Organisation.id, Organisation.name).where(Organisation.id.in_(wanted["hospital_id"]))
+        names["hospital_id"] = dict(session.exec(stmt).all())
+    names["physician_id"] = physician_names(session, wanted["physician_id"])
+    return names
+
+
+def physician_names(session: Session, ids: set[Any]) -> dict[Any, str]:
+    """Return registered physicians' names (code and name) by id."""
+    if not ids:
+        return {}
+    from procurement.audit.prescription_models import Physician
+
+    stmt = sa.select(Physician.id, Physician.code, Physician.name).where(Physician.id.in_(ids))
+    return {i: f"{name} ({code})" for i, code, name in session.exec(stmt).all()}
+
+
+def _surplus(session: Session, actor: Actor, start: dt.date, end: dt.date) -> Section:
+    """Money each hospital retains under surplus retention (final and provisional years), and the base not retained."""
+    from procurement.audit.surplus import retained_by_hospital
+
+    rows = retained_by_hospital(session, actor=actor)
+    section = Section(
+        "surplus",
+        _("Surplus retained by hospital"),
+        _("Retained insurance surplus per hospital from the latest computation (rulebook 3); provisional years are "
+          "still running. Run the period's audit to bring it up to date."),
+        [_("Hospital"), _("Retained (final years)"), _("Retained (provisional)"), _("Surplus base not retained")],
+    )  # fmt: skip
+    for r in rows:
+        section.rows.append([r["hospital_name"], float(r["final"]), float(r["provisional"]), float(r["not_retained"])])
+        section.links.append(url_for("surplus_pages.results", hospital=r["hospital_id"]))
+    labels = [r["hospital_name"] for r in rows]
+    section.chart = {
+        "kind": "stacked",
+        "labels": labels,
+        "series": [
+            {"name": _("Retained (final years)"), "values": [float(r["final"]) for r in rows]},
+            {"name": _("Retained (provisional)"), "values": [float(r["provisional"]) for r in rows]},
+            {"name": _("Surplus base not retained"), "values": [float(r["not_retained"]) for r in rows]},
+        ],
+        "axis": _("Yuan"),
+    }
     return section
 
 
@@ -216,6 +264,7 @@ SECTIONS: dict[str, Callable[[Session, Actor, dt.date, dt.date], Section]] = {
     "completion": _completion,
     "on_time": _on_time,
     "online_share": _online,
+    "surplus": _surplus,
     "alerts": _alerts,
     "anomalous": _anomalous,
 }

@@ -28,6 +28,8 @@ AGREEMENT_PAGES = tuple(
 ALERT_PAGES = ("alert_pages.detail", "alert_pages.review", "alert_pages.answer")
 AUDIT_RUN_PAGES = ("audit_pages.start_run", "audit_pages.run")
 DASHBOARD_PAGES = ("audit_pages.dashboard_export",)
+RX_PAGES = tuple(f"prescription_pages.{name}" for name in ("upload", "report", "physicians", "register_roster"))
+CREDIT_PAGES = ("credit_pages.case", "credit_pages.record_case", "credit_pages.report_repair", "credit_pages.approve")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,11 @@ def navigation(actor: Actor | None) -> list[NavItem]:
         ]
     if actor.has(Role.PHARMACIST, Role.PHARMACY_MANAGER, Role.AUDITOR):
         items.append(NavItem("agreement_pages.progress_page", _l("Agreed volumes"), also=AGREEMENT_PAGES))
+    if actor.has(Role.PHARMACIST, Role.PHARMACY_MANAGER, Role.AUDITOR, Role.ADMIN):
+        surplus_pages = tuple(f"surplus_pages.{n}" for n in ("inputs", "save_input", "compute", "export"))
+        items.append(NavItem("surplus_pages.results", _l("Surplus retention"), also=surplus_pages))
+    if actor.has(Role.PHARMACIST, Role.PHARMACY_MANAGER, Role.AUDITOR, Role.ADMIN):
+        items.append(NavItem("circulation_pages.indicators_page", _l("Circulation")))
     if actor.has(Role.SUPPLIER_REP):
         items.append(NavItem("supply_pages.supplier", _l("Supply"), also=SUPPLY_PAGES))
     elif actor.has(Role.AUDITOR, Role.ORGANISER):
@@ -74,6 +81,14 @@ def navigation(actor: Actor | None) -> list[NavItem]:
         items.append(NavItem("trace_pages.find_item", _l("Trace a pack"), also=("trace_pages.item",)))
     items.append(NavItem("trace_pages.ledger_status", _l("Ledger"), also=("trace_pages.verify_now",)))
     items.append(NavItem("alert_pages.queue", _l("Alerts"), also=ALERT_PAGES))
+    if actor.has(Role.PHARMACIST, Role.PHARMACY_MANAGER, Role.AUDITOR):
+        items.append(NavItem("prescription_pages.imports", _l("Prescriptions"), also=RX_PAGES))
+    if actor.has(Role.AUDITOR, Role.ADMIN, Role.SUPPLIER_REP):
+        items.append(NavItem("credit_pages.index", _l("Credit rating"), also=CREDIT_PAGES))
+    if actor.has(Role.PHARMACIST, Role.PHARMACY_MANAGER, Role.SUPPLIER_REP, Role.AUDITOR, Role.ADMIN):
+        recon = tuple(f"reconciliation_pages.{n}" for n in ("invoice", "registers", "add_equivalent", "add_remote_area",
+                                                              "add_group", "export"))  # fmt: skip
+        items.append(NavItem("reconciliation_pages.violations", _l("Two-invoice reconciliation"), also=recon))
     if actor.has(Role.AUDITOR, Role.ADMIN):
         items += [
             NavItem("audit_pages.dashboard", _l("Dashboard"), also=DASHBOARD_PAGES),

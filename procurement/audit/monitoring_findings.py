@@ -1,0 +1,148 @@
+"""The findings frame that every monitoring rule returns, and the evidence (line ids) each finding carries.
+
+One row per finding: which rule, how severe, whom it is about (hospital, physician, department, product), the lines
+behind it, the measured value against its threshold, the peers' figures where peers were compared, and the parameter
+set that decided it. Rules build their findings from small flagged subsets, so the per-finding Python work here (line
+id lists, detail dicts) scales with the number of findings, never with the number of lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.params import ParameterSet
+
+FINDING_COLUMNS: dict[str, str] = {
+    "rule": "string",  # stable code, e.g. RX-QTY-OVER-LIMIT
+    "severity": "string",
+    "subject": "string",  # what the finding is about, unique per rule: "prescription:12", "trace:…", …
+    "hospital_id": "Int64",
+    "physician_id": "Int64",
+    "department": "string",
+    "product_id": "Int64",
+    "line_ids": "object",  # the first `evidence_limit` line ids (by date, then id)
+    "line_count": "int64",  # how many lines are behind the finding in all
+    "measure": "string",
+    "value": "float64",
+    "threshold": "float64",
+    "peers": "object",  # dict of the peers' figures, or None
+    "details": "object",  # dict of anything else an auditor needs to redo the finding
+    "params": "string",  # parameter set name@version
+}
+
+
+def empty_findings() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in FINDING_COLUMNS.items()})
+
+
+def lookup(categorical: pd.Series, mapping: dict[str, Any], default: Any = np.nan) -> np.ndarray:
+    """Map a categorical column through ``mapping`` by its codes (fast for millions of rows); unknown → default."""
+    cats = categorical.cat.categories
+    table = np.array([mapping.get(str(c), default) for c in cats] + [default])
+    return table[categorical.cat.codes.to_numpy()]  # code −1 (missing) picks the trailing default
+
+
+def member(categorical: pd.Series, names: Sequence[str]) -> np.ndarray:
+    """Return a boolean array: whether each row's category is one of ``names``."""
+    return lookup(categorical, dict.fromkeys(names, True), False).astype(bool)
+
+
+def pair_key(a: pd.Series | np.ndarray, b: pd.Series | np.ndarray) -> np.ndarray:
+    """Combine two non-negative int64 id columns into one int64 key (ids below 2**31), for fast ``isin`` tests."""
+    a, b = np.asarray(a, dtype="int64"), np.asarray(b, dtype="int64")
+    if len(b) and (b.min() < 0 or b.max() >= 2**31 or a.min() < 0 or a.max() >= 2**32):
+        raise ValueError("ids out of range for a combined key")
+    return (a << 31) | b
+
+
+def evidence(lines: pd.DataFrame, key: str, limit: int) -> pd.DataFrame:
+    """Return, per value of ``key`` in ``lines``, the first ``limit`` line ids (by date, then id) and the line count."""
+    if lines.empty:
+        return pd.DataFrame({"line_ids": pd.Series(dtype=object), "line_count": pd.Series(dtype="int64")})
+    ordered = lines.sort_values([key, "prescribed_on", "line_id"], kind="stable")
+    counts = ordered.groupby(key, sort=False).size()
+    keys = ordered[key].to_numpy()
+    ids = ordered["line_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    firsts = [ids[s : s + min(limit, int(n))].tolist() for s, n in zip(starts, counts.to_numpy(), strict=True)]
+    return pd.DataFrame({"line_ids": firsts, "line_count": counts.to_numpy()}, index=counts.index)
+
+
+def build(
+    rule: str,
+    severity: str,
+    params: ParameterSet,
+    table: pd.DataFrame,
+    *,
+    measure: str,
+    threshold: float | pd.Series,
+    peers: pd.DataFrame | None = None,
+    details: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Turn a table of flagged subjects into findings.
+
+    ``table`` holds ``subject``, ``value``, ``line_ids``, ``line_count`` and any of hospital_id, physician_id,
+    department, product_id. ``peers`` and ``details`` (aligned on ``table``'s index) become one dict per finding.
+    """
+    if table.empty:
+        return empty_findings()
+    out = pd.DataFrame(index=table.index)
+    out["rule"] = rule
+    out["severity"] = severity
+    out["subject"] = table["subject"].astype("string")
+    for column in ("hospital_id", "physician_id", "product_id"):
+        out[column] = table[column].astype("Int64") if column in table else pd.array([pd.NA] * len(table), "Int64")
+    out["department"] = table["department"].astype("string") if "department" in table else pd.NA
+    out["line_ids"] = table["line_ids"]
+    out["line_count"] = table["line_count"].astype("int64")
+    out["measure"] = measure
+    out["value"] = table["value"].astype("float64")
+    out["threshold"] = threshold
+    out["peers"] = _records(peers, len(table))
+    out["details"] = _records(details, len(table))
+    out["params"] = f"{params.name}@{params.version}"
+    return out.reset_index(drop=True).astype(FINDING_COLUMNS)
+
+
+def _plain(value: Any) -> Any:
+    """Return a JSON-friendly scalar (numpy numbers and timestamps become Python ones; NaN/NA become None)."""
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(item) for item in value]
+    if value is None or (not isinstance(value, dict | str) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat() if value == value.normalize() else value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _column_values(column: pd.Series) -> list[Any]:
+    """Return a column as JSON-friendly Python values, converted column-wise (NaN/NA → None, dates → ISO)."""
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        whole_day = column.dt.normalize() == column
+        text = column.dt.strftime("%Y-%m-%d").where(whole_day, column.dt.strftime("%Y-%m-%dT%H:%M:%S"))
+        return text.astype(object).where(column.notna(), None).tolist()
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        return column.astype(object).where(column.notna(), None).tolist()
+    return [_plain(v) for v in column.tolist()]
+
+
+def _records(frame: pd.DataFrame | None, n: int) -> list[Any]:
+    if frame is None:
+        return [None] * n
+    columns = list(frame.columns)
+    values = [_column_values(frame[c]) for c in columns]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)] if columns else [{}] * n
+
+
+def concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate findings frames, keeping the column dtypes even when all are empty."""
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return empty_findings()
+    return pd.concat(frames, ignore_index=True).astype(FINDING_COLUMNS)

@@ -1,0 +1,307 @@
+"""Rules judged on prescriptions and packs: quantity limits, long prescriptions, drug counts, 超常处方 sequences,
+non-winning choices, dispensing above receipts and trace codes shared by patients (rulebook 1.7.2, 5.6.7, 7.2–7.7).
+
+Each rule takes the line frame (``rx_frame.LINE_COLUMNS``) and returns findings (``monitoring_findings``). Flags are
+computed with whole-column operations; grouping happens only on the flagged subsets wherever the rule allows it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from procurement.audit import monitoring_findings as mf
+from procurement.audit import monitoring_rules as mr
+from procurement.audit.monitoring_groups import LineGroups, combine, first_index, sums, used
+
+PEOPLE = ["hospital_id", "physician_id", "department"]
+HASH_BUCKETS = 1 << 22  # bitmap size for finding repeated trace-code hashes (a power of two)
+
+
+def _prescription_findings(
+    flagged: pd.DataFrame, code: str, severity: str, ps, limit: int, measure: str = "days_supply"
+) -> pd.DataFrame:
+    """Group one rule's flagged lines (with ``value`` and ``threshold``) into one finding per prescription."""
+    table = flagged.groupby("prescription_id").agg(
+        **{c: (c, "first") for c in PEOPLE}, value=("value", "max"), threshold=("threshold", "first")
+    )
+    table = table.join(mf.evidence(flagged, "prescription_id", limit))
+    table["subject"] = "prescription:" + table.index.astype("string")
+    details = pd.DataFrame({"prescription_id": table.index}, index=table.index)
+    return mf.build(code, severity, ps, table, measure=measure, threshold=table["threshold"], details=details)
+
+
+def quantity_rules(lines: pd.DataFrame, params: mr.MonitoringParams, groups: LineGroups | None = None) -> pd.DataFrame:
+    """Flag prescriptions over the 7/3-day limit without a reason (7.4) and long prescriptions breaking 7.5.
+
+    A line over its setting's limit is excused by a recorded reason, or (in the long-prescription settings) by the
+    patient being a stable chronic one; then 7.5 applies: never beyond ``max_weeks``, beyond ``normal_weeks`` only
+    with the assessment recorded, and never for an excluded drug class (antimicrobials for chronic infections only
+    with the reason recorded). Any line beyond ``max_weeks`` is flagged, reason or not; a short-term line over the
+    7/3-day limit with its reason recorded is 7.4's exception, not a long prescription.
+    """
+    q, lr, limit_n = params.quantity, params.long_rx, params.general["evidence_limit"]
+    days = lines["days_supply"].to_numpy(dtype="float64", na_value=np.nan)
+    limit = mf.lookup(lines["setting"], {k: float(v) for k, v in q["days_by_setting"].items()}).astype("float64")
+    long_setting = mf.member(lines["setting"], lr["settings"])
+    chronic = lines["chronic"].to_numpy(dtype=bool)
+    reason = lines["reason_recorded"].to_numpy(dtype=bool)
+    excluded = mf.member(lines["drug_class"], lr["excluded_classes"])
+    exempt = mf.member(lines["drug_class"], lr["exempt_with_reason"]) & reason
+    normal_days, max_days = lr["normal_weeks"] * 7.0, lr["max_weeks"] * 7.0
+    with np.errstate(invalid="ignore"):
+        over = days > limit  # NaN limit (inpatient) is never over
+    long_rx = over & long_setting & chronic  # a long prescription (长期处方) for a stable chronic patient
+    rules = (
+        (mr.QTY_OVER_LIMIT, q, q["severity"], over & ~reason & ~(chronic & long_setting), limit),
+        (mr.LONG_EXCLUDED_CLASS, lr, lr["excluded_severity"], long_rx & excluded & ~exempt, limit),
+        (mr.LONG_OVER_MAX, lr, lr["severities"][mr.LONG_OVER_MAX], over & (days > max_days), max_days),
+        (
+            mr.LONG_NO_REASON,
+            lr,
+            lr["severities"][mr.LONG_NO_REASON],
+            long_rx & ~reason & (days > normal_days) & (days <= max_days),
+            normal_days,
+        ),
+    )
+    out = []
+    for code, ps, severity, mask, threshold in rules:
+        if mask.any():
+            sub = lines.loc[mask, ["line_id", "prescription_id", "prescribed_on", *PEOPLE]]
+            sub = sub.assign(value=days[mask], threshold=np.broadcast_to(threshold, days.shape)[mask])
+            out.append(_prescription_findings(sub, code, severity, ps, limit_n))
+    return mf.concat(out)
+
+
+def drug_count_rule(lines: pd.DataFrame, params: mr.MonitoringParams, groups: LineGroups | None = None) -> pd.DataFrame:
+    """Flag outpatient/emergency prescriptions with more than ``max_drugs`` distinct drugs (7.7)."""
+    dc = params.drug_count
+    mask = mf.member(lines["setting"], dc["settings"]) & ~lines["consumable"].to_numpy(dtype=bool)
+    rx, n_rx = (groups or LineGroups(lines)).prescription
+    candidates = np.bincount(rx[mask], minlength=n_rx) > dc["max_drugs"]  # line counts bound drug counts above
+    if not candidates.any():
+        return mf.empty_findings()
+    mask &= candidates[rx]
+    sub = lines.loc[mask]
+    drugs = sub.drop_duplicates(["prescription_id", "product_id"]).groupby("prescription_id").size()
+    flagged = drugs[drugs > dc["max_drugs"]]
+    sub = sub[sub["prescription_id"].isin(flagged.index)]
+    table = sub.groupby("prescription_id").agg(**{c: (c, "first") for c in PEOPLE})
+    table = table.join(mf.evidence(sub, "prescription_id", params.general["evidence_limit"]))
+    table["value"] = flagged.reindex(table.index).astype("float64")
+    table["subject"] = "prescription:" + table.index.astype("string")
+    details = pd.DataFrame({"prescription_id": table.index}, index=table.index)
+    return mf.build(
+        mr.TOO_MANY_DRUGS, dc["severity"], dc, table, measure="drugs", threshold=dc["max_drugs"], details=details
+    )
+
+
+def abnormal_rule(lines: pd.DataFrame, params: mr.MonitoringParams, groups: LineGroups | None = None) -> pd.DataFrame:
+    """Apply 7.2's 3-then-2 sequence to each physician's prescriptions, ordered by date then prescription id.
+
+    A prescription counts as unjustified-abnormal when any of its lines is abnormal and not justified. The physician
+    is warned and restricted at the ``restrict_after``-th such prescription; rights are removed at the first run of
+    ``revoke_consecutive`` such prescriptions strictly after that one, where a run is broken by any other prescription
+    of the physician (normal, or abnormal with a justification).
+    """
+    ab, limit = params.abnormal, params.general["evidence_limit"]
+    bad_line = lines["abnormal"].to_numpy(dtype=bool) & ~lines["abnormal_justified"].to_numpy(dtype=bool)
+    if not bad_line.any():
+        return mf.empty_findings()
+    bad = lines.loc[bad_line, ["physician_id", "prescription_id"]].drop_duplicates()
+    per_physician = bad.groupby("physician_id").size()
+    suspects = per_physician.index[per_physician >= ab["restrict_after"]]
+    if not len(suspects):
+        return mf.empty_findings()
+    of_suspects = lines["physician_id"].isin(suspects).to_numpy()
+    theirs = lines[of_suspects].assign(bad=bad_line[of_suspects])
+    rx = (
+        theirs.groupby("prescription_id")
+        .agg(
+            physician_id=("physician_id", "first"),
+            hospital_id=("hospital_id", "first"),
+            department=("department", "first"),
+            on=("prescribed_on", "min"),
+            bad=("bad", "any"),
+        )
+        .reset_index()
+        .sort_values(["physician_id", "on", "prescription_id"], kind="stable")
+        .reset_index(drop=True)
+    )
+    r = ab["restrict_after"]
+    rx["count"] = rx.groupby("physician_id")["bad"].cumsum()
+    restricting = rx["bad"] & (rx["count"] == r)
+    after = (rx["count"] > r) | ((rx["count"] == r) & ~rx["bad"])
+    new_run = (rx["physician_id"] != rx["physician_id"].shift()) | (rx["bad"] != rx["bad"].shift())
+    new_run |= after != after.shift()
+    rx["streak"] = rx.groupby(new_run.cumsum()).cumcount() + 1
+    revoking = after & rx["bad"] & (rx["streak"] == ab["revoke_consecutive"])
+    revoking &= ~revoking.groupby(rx["physician_id"]).cumsum().gt(1)  # the first run only
+    totals = rx.groupby("physician_id")["bad"].sum()
+
+    bad_lines = theirs.loc[theirs["bad"], ["line_id", "prescription_id", "prescribed_on"]]
+    findings = []
+    for code, rows, span in ((mr.ABNORMAL_RESTRICT, restricting, r), (mr.ABNORMAL_REVOKE, revoking, None)):
+        hits = rx[rows]
+        if hits.empty:
+            continue
+        if span is None:  # the run that removes the rights: its last `revoke_consecutive` prescriptions
+            span_rows = (hits.index.to_numpy()[:, None] + np.arange(1 - ab["revoke_consecutive"], 1)).ravel()
+        else:  # the prescriptions that made the count: every unjustified one up to the restricting one
+            span_rows = rx.index[rx["bad"] & rx["physician_id"].isin(hits["physician_id"]) & (rx["count"] <= r)]
+        chosen = rx.loc[span_rows, ["physician_id", "prescription_id"]]
+        ev_lines = bad_lines.merge(chosen, on="prescription_id")
+        ev = mf.evidence(ev_lines, "physician_id", limit)
+        rx_ids = chosen.groupby("physician_id")["prescription_id"].agg(list)
+        table = hits.set_index("physician_id", drop=False).join(ev)
+        table["value"] = totals.reindex(table.index).astype("float64")
+        table["subject"] = "physician:" + table.index.astype("string")
+        details = pd.DataFrame(
+            {
+                "on": table["on"],
+                "prescription_id": table["prescription_id"],
+                "prescriptions": rx_ids.reindex(table.index),
+            }
+        )
+        threshold = float(r if span else ab["revoke_consecutive"])
+        findings.append(
+            mf.build(
+                code,
+                ab["severities"][code],
+                ab,
+                table,
+                measure="unjustified_abnormal_prescriptions",
+                threshold=threshold,
+                details=details,
+            )
+        )
+    return mf.concat(findings)
+
+
+def non_winning_rule(
+    lines: pd.DataFrame, received: pd.DataFrame, params: mr.MonitoringParams, groups: LineGroups | None = None
+) -> pd.DataFrame:
+    """Flag non-winning products prescribed after the hospital had received its winning product (1.7.2).
+
+    "Stocked" means the winning product's first receipt at that hospital fell on a day strictly before the
+    prescription's day (same-day receipts are given the benefit of the doubt). One finding per hospital × product.
+    """
+    ps = params.winning
+    winner = lines["winning_product_id"].to_numpy(dtype="float64", na_value=np.nan)
+    product = lines["product_id"].to_numpy(dtype="float64")
+    mask = ~np.isnan(winner) & (winner != product)
+    if not mask.any():
+        return mf.empty_findings()
+    cols = ["line_id", "prescribed_on", "product_id", "winning_product_id", "amount", *PEOPLE]
+    sub = lines.loc[mask, cols].assign(winning_product_id=lambda f: f["winning_product_id"].astype("int64"))
+    stock = received.loc[received["received_packs"] > 0, ["hospital_id", "product_id", "first_received_on"]]
+    stock = stock.rename(columns={"product_id": "winning_product_id"})
+    sub = sub.merge(stock, on=["hospital_id", "winning_product_id"], how="inner")
+    sub = sub[sub["first_received_on"].dt.normalize() < sub["prescribed_on"].dt.normalize()]
+    if sub.empty:
+        return mf.empty_findings()
+    sub = sub.assign(key=mf.pair_key(sub["hospital_id"], sub["product_id"]))
+    table = sub.groupby("key").agg(
+        hospital_id=("hospital_id", "first"),
+        product_id=("product_id", "first"),
+        winning_product_id=("winning_product_id", "first"),
+        first_received_on=("first_received_on", "min"),
+        value=("amount", "sum"),
+        physicians=("physician_id", "nunique"),
+    )
+    table = table.join(mf.evidence(sub, "key", params.general["evidence_limit"]))
+    table["subject"] = (
+        "hospital:" + table["hospital_id"].astype("string") + "/product:" + table["product_id"].astype("string")
+    )
+    details = table[["winning_product_id", "first_received_on", "physicians"]]
+    return mf.build(mr.NON_WINNING_CHOSEN, ps["severity"], ps, table, measure="amount", threshold=0.0, details=details)
+
+
+def over_received_rule(
+    lines: pd.DataFrame, received: pd.DataFrame, params: mr.MonitoringParams, groups: LineGroups | None = None
+) -> pd.DataFrame:
+    """Flag hospital × product pairs whose dispensed packs exceed the packs received (0.7, 5.6.7 R6).
+
+    A product with no receipt at the hospital counts as zero received.
+    """
+    ps = params.received
+    g = groups or LineGroups(lines)
+    codes, size = combine(g.hospital, g.product)
+    first = first_index(codes, size)
+    groups = used(first)
+    first = first[groups]
+    pairs = pd.DataFrame(
+        {
+            "hospital_id": lines["hospital_id"].to_numpy()[first],
+            "product_id": lines["product_id"].to_numpy()[first],
+            "value": sums(codes, size, lines["quantity"].to_numpy(dtype="float64"))[groups],
+        }
+    )
+    got = received.groupby(["hospital_id", "product_id"])["received_packs"].sum()
+    pairs["received_packs"] = got.reindex(pd.MultiIndex.from_frame(pairs[["hospital_id", "product_id"]])).to_numpy()
+    pairs["received_packs"] = pairs["received_packs"].fillna(0.0)
+    over = (pairs["value"] > pairs["received_packs"] + ps["tolerance_packs"]).to_numpy()
+    if not over.any():
+        return mf.empty_findings()
+    fid_of_group = np.full(size, -1, dtype=np.int64)
+    fid_of_group[groups[over]] = np.arange(int(over.sum()))
+    fid = fid_of_group[codes]
+    sub = lines.loc[fid >= 0, ["line_id", "prescribed_on"]].assign(fid=fid[fid >= 0])
+    table = pairs[over].reset_index(drop=True).join(mf.evidence(sub, "fid", params.general["evidence_limit"]))
+    table["subject"] = (
+        "hospital:" + table["hospital_id"].astype("string") + "/product:" + table["product_id"].astype("string")
+    )
+    return mf.build(
+        mr.DISPENSED_OVER_RECEIVED, ps["severity"], ps, table, measure="packs_dispensed",
+        threshold=table["received_packs"] + ps["tolerance_packs"], details=table[["received_packs"]],
+    )  # fmt: skip
+
+
+def trace_code_rule(lines: pd.DataFrame, params: mr.MonitoringParams, groups: LineGroups | None = None) -> pd.DataFrame:
+    """Flag trace codes dispensed to ``min_patients`` or more patients (5.6.7 R7); one finding per code.
+
+    The finding is about the hospital and physician of the first line that went to a patient other than the code's
+    first patient: the second dispensing is the suspect one (R2).
+    """
+    ps = params.trace
+    present = np.flatnonzero(lines["trace_code"].notna().to_numpy(dtype=bool))
+    codes = lines["trace_code"].iloc[present].to_numpy(dtype=object)
+    # Hash each code once (vectorised) and find repeated hashes by sorting; a hash collision only adds a candidate,
+    # which the exact comparison below drops.
+    hashes = pd.util.hash_array(codes, categorize=False)
+    ordered = np.sort(hashes)
+    twice = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    if not len(twice):
+        return mf.empty_findings()
+    # Which lines carry a repeated hash: a bitmap on the low bits narrows millions to a handful, checked exactly.
+    bitmap = np.zeros(HASH_BUCKETS, dtype=bool)
+    bitmap[twice & np.uint64(HASH_BUCKETS - 1)] = True
+    maybe = np.flatnonzero(bitmap[hashes & np.uint64(HASH_BUCKETS - 1)])
+    maybe = maybe[np.isin(hashes[maybe], twice)]
+    repeated = np.zeros(len(lines), dtype=bool)
+    repeated[present[maybe]] = True
+    cols = ["line_id", "prescribed_on", "trace_code", "patient_key", "product_id", *PEOPLE]
+    sub = lines.loc[repeated, cols].sort_values(["trace_code", "prescribed_on", "line_id"], kind="stable")
+    patients = sub.groupby("trace_code")["patient_key"].nunique()
+    flagged = patients.index[patients >= ps["min_patients"]]
+    sub = sub[sub["trace_code"].isin(flagged)]
+    if sub.empty:
+        return mf.empty_findings()
+    first_patient = sub.groupby("trace_code")["patient_key"].transform("first")
+    second = sub[sub["patient_key"] != first_patient].groupby("trace_code").first()
+    table = second[["hospital_id", "physician_id", "department", "product_id"]].join(
+        mf.evidence(sub, "trace_code", params.general["evidence_limit"])
+    )
+    table["value"] = patients.reindex(table.index).astype("float64")
+    table["subject"] = "trace:" + table.index.astype("string")
+    details = pd.DataFrame(
+        {
+            "trace_code": table.index.astype(str),
+            "hospitals": sub.groupby("trace_code")["hospital_id"].unique().reindex(table.index),
+        },
+        index=table.index,
+    )
+    return mf.build(
+        mr.TRACE_MULTI_PATIENT, ps["severity"], ps, table, measure="patients",
+        threshold=float(ps["min_patients"]), details=details,
+    )  # fmt: skip

@@ -1,0 +1,239 @@
+"""Surplus retention over real purchases: inputs, a period's run, alerts raised once, member splits, export.
+
+The world is ``surplus_world``: hospital 0 on a 100-day cycle, agreed 2,800 tablets, base 4,000, budget 3,360.00.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from decimal import Decimal as D
+
+import openpyxl
+import pytest
+import sqlalchemy as sa
+
+from core.alerts import Alert
+from core.errors import DomainError
+from procurement.audit import surplus
+from procurement.audit.surplus_export import results_workbook
+from procurement.audit.surplus_inputs import BaselinePriceIn, InsuredShareIn, MemberSharesIn, save_inputs
+from procurement.audit.surplus_models import (
+    SurplusAllocation,
+    SurplusBaselinePrice,
+    SurplusMemberShare,
+    SurplusResult,
+)
+from procurement.audit.surplus_rules import ASSESSMENT_FAILED, BASE_ABOVE_HISTORY, NOT_COMPLETED
+from procurement.orders import arrangements
+from tests.procurement.order_world import build_order_world
+from tests.procurement.surplus_world import PERIOD, START, buy_non_winning, receive, setup_hospital
+
+
+@pytest.fixture
+def ow(db, factory):
+    return build_order_world(db, factory)
+
+
+def _result(db, hospital) -> SurplusResult:
+    return db.exec(sa.select(SurplusResult).where(SurplusResult.hospital_id == hospital.org_id)).scalar_one()
+
+
+def _sources(result) -> dict[str, str]:
+    return {t["name"]: t["source"] for t in result.breakdown["terms"]}
+
+
+def _terms(result) -> dict[str, str]:
+    return {t["name"]: t["value"] for t in result.breakdown["terms"]}
+
+
+def test_a_final_year_is_computed_term_by_term(ow, db):
+    hospital, award, volume = setup_hospital(ow, db)
+    assert award.unit_price == D("14.0000")  # 14 a pack of 28 tablets: 0.50 a tablet
+    receipt = receive(ow, db, hospital, 110)  # 3,080 tablets: 280 above the agreed 2,800
+    stand_in = buy_non_winning(ow, db, hospital, award, 4)  # 4 × 31.50 = 126.00
+    summary = surplus.run_period(db, ow.world.auditor, **PERIOD)
+    result = _result(db, hospital)
+    terms = _terms(result)
+    assert (terms["agreed_volume_base"], terms["agreed_volume"]) == ("4000", "2800")
+    assert (terms["winning_units_received"], terms["winning_units_counted"]) == ("3080", "2800")
+    assert (terms["winning_spend"], terms["excluded_above_agreed"]) == ("1400.0000", "140.0000")
+    assert terms["non_winning_spend"] == "126.0000"
+    # Spend = (1,400 + 126) × 0.56 = 854.56; base = 3,360.00 − 854.56 = 2,505.44.
+    assert (result.budget, result.spend, result.surplus_base) == (D("3360.00"), D("854.56"), D("2505.44"))
+    # Completion 1.1 → 100; the receipt due 2026-07-15 is unpaid → on time 0; spending 1,666 against 10,000 ×
+    # 1.5 × 100/365 = 4,109.59 → growth < 0 → 100; nothing off-platform → 100: (4,000 + 1,500 + 1,500) ÷ 100 = 70.
+    assert (result.completion, result.score, result.tier, result.ratio) == (D("1.1"), D("70"), "B", D("0.4"))
+    assert (result.status, result.retained, result.final) == (
+        "retained",
+        D("1002.18"),
+        True,
+    )  # 2,505.44 × 0.40 = 1,002.176
+    sources = {t["name"]: t["source"] for t in result.breakdown["terms"]}
+    assert f"#{receipt.id}" in sources["winning_units_received"] and f"#{stand_in.id}" in sources["non_winning_spend"]
+    assert f"tender_agreed_volumes #{volume.id}" in sources["agreed_volume_base"]
+    assert "surplus_baseline_prices #" in sources["pre_vbp_wap"] and "2025年挂网" in sources["pre_vbp_wap"]
+    assert result.rule["name"] == "audit.surplus" and result.rule["version"] == "2024-shenzhen"
+    assert summary.rows >= 1 and summary.figures["rules"] == "audit.surplus 2024-shenzhen"
+    assert summary.figures["statuses"]["retained"] == 1
+
+
+def test_an_unfinished_agreed_volume_is_alerted_once(ow, db):
+    hospital, _award, volume = setup_hospital(ow, db)
+    receipt = receive(ow, db, hospital, 50)  # 1,400 of 2,800 tablets
+    first = surplus.run_period(db, ow.world.auditor, **PERIOD)
+    result = _result(db, hospital)
+    assert (result.status, result.completion, result.retained) == ("not_completed", D("0.5"), D(0))
+    assert result.surplus_base > 0
+    alerts = db.exec(sa.select(Alert).where(Alert.code == NOT_COMPLETED)).scalars().all()
+    assert len(alerts) == 1 and first.alerts_raised >= 1
+    alert = alerts[0]
+    assert (alert.source, alert.subject_org_id, alert.object_id) == ("surplus", hospital.org_id, str(result.id))
+    assert alert.evidence["receipt_ids"] == [receipt.id] and alert.evidence["agreed_volume_id"] == volume.id
+    assert alert.rule["version"] == "2024-shenzhen"
+    again = surplus.run_period(db, ow.world.auditor, **PERIOD)
+    assert again.alerts_raised == 0
+    assert len(db.exec(sa.select(Alert).where(Alert.code == NOT_COMPLETED)).scalars().all()) == 1
+    assert db.exec(sa.select(sa.func.count()).select_from(SurplusResult)).scalar_one() == first.rows
+
+
+def test_a_failed_assessment_is_alerted_with_its_indicators(ow, db):
+    hospital, award, _volume = setup_hospital(ow, db)
+    receive(ow, db, hospital, 110)
+    declared = arrangements.declare_offline_purchase(
+        db, hospital_id=hospital.org_id, month=dt.date(2026, 6, 1), product_kind="drug", description="急诊临时采购",
+        amount=D("5000.00"), reason="平台断货", actor=hospital, today=dt.date(2026, 6, 20), product_id=award.product_id,
+    )  # fmt: skip
+    surplus.run_period(db, ow.world.auditor, **PERIOD)
+    result = _result(db, hospital)
+    indicators = {i["name"]: (i["value"], i["score"]) for i in result.breakdown["indicators"]}
+    # Off-platform 5,000 of 6,540 (76 %) → 0; on time 0; spending 1,540 + 5,000 against 4,109.59 (+59 %) → 0 …
+    assert indicators["offline_share"] == ("0.7645", "0.00") and indicators["cost_growth"] == ("0.5914", "0.00")
+    # … so the score is 40 × 100 ÷ 100 = 40.00: tier D, nothing paid although the volume was completed.
+    assert (result.score, result.tier, result.status, result.retained) == (D("40"), "D", "not_passed", D(0))
+    # The declared purchase names the winning product: it is spending on the generic name too (3.2).
+    assert _terms(result)["offline_spend"] == "5000.0000" and result.spend == D("3584.00")  # (1,400 + 5,000) × 0.56
+    assert f"offline_purchases #{declared.id}" == _sources(result)["offline_spend"]
+    alert = db.exec(sa.select(Alert).where(Alert.code == ASSESSMENT_FAILED)).scalar_one()
+    assert alert.subject_org_id == hospital.org_id and alert.evidence["score"] == "40.00"
+    assert [i["name"] for i in alert.evidence["indicators"]][:1] == ["volume_completion"]
+
+
+def test_provisional_years_raise_no_completion_alert(ow, db):
+    hospital, *_ = setup_hospital(ow, db)
+    summary = surplus.run_period(db, ow.world.auditor, start=START, end=dt.date(2026, 7, 1))
+    result = _result(db, hospital)
+    assert (result.final, result.measured_to, result.status) == (False, dt.date(2026, 6, 30), "not_completed")
+    assert _terms(result)["agreed_volume"] == "1540"  # 10,220 × 55 ÷ 365 = 1,539.97
+    assert db.exec(sa.select(Alert).where(Alert.code == NOT_COMPLETED)).first() is None
+    assert any("provisional" in note for note in summary.notes)
+
+
+def test_a_base_far_above_history_is_flagged(ow, db):
+    hospital, _award, volume = setup_hospital(ow, db, base=15_000)  # ≥ 1.5 × the reported historical use of 10,000
+    surplus.run_period(db, ow.world.auditor, **PERIOD)
+    alert = db.exec(sa.select(Alert).where(Alert.code == BASE_ABOVE_HISTORY)).scalar_one()
+    assert (alert.object_type, alert.object_id, alert.subject_org_id) == ("agreed_volume", str(volume.id),
+                                                                          hospital.org_id)  # fmt: skip
+    assert alert.evidence["historical_use"] == 10_000 and len(alert.evidence["demand_report_ids"]) == 1
+
+
+def test_member_units_get_their_share_and_see_it(ow, db, factory):
+    hospital, award, _volume = setup_hospital(ow, db)
+    receive(ow, db, hospital, 110)
+    buy_non_winning(ow, db, hospital, award, 4)
+    member_org = factory.org(parent_id=hospital.org_id)
+    from core.accounts import actor_for_user
+
+    member = actor_for_user(db, factory.user(member_org).id)
+    save_inputs(db, actor=ow.world.auditor, member_shares=[
+        MemberSharesIn(hospital.org_id, ((hospital.org_id, D("0.6667")), (member_org.id, D("0.3333"))))
+    ])  # fmt: skip
+    surplus.run_period(db, ow.world.auditor, **PERIOD)
+    result = _result(db, hospital)
+    parts = {a.hospital_id: (a.amount, a.holds_remainder) for a in db.exec(
+        sa.select(SurplusAllocation).where(SurplusAllocation.result_id == result.id)).scalars()}  # fmt: skip
+    # 1,002.18 × 0.3333 = 334.02 (334.0266 down); the general hospital 668.15 (668.1534 down) + the 0.01 left.
+    assert parts == {member_org.id: (D("334.02"), False), hospital.org_id: (D("668.16"), True)}
+    assert [r.id for r in surplus.list_results(db, actor=member).items] == [result.id]
+    other = ow.hospital(1)
+    assert result.id not in [r.id for r in surplus.list_results(db, actor=other).items]
+    with pytest.raises(DomainError) as caught:
+        surplus.list_results(db, actor=other, hospital_id=hospital.org_id)
+    assert caught.value.code == "foreign_organisation"
+    with pytest.raises(DomainError):
+        surplus.list_results(db, actor=ow.distributor)
+
+
+def test_a_period_without_agreed_volumes_says_so(ow, db):
+    summary = surplus.run_period(db, ow.world.auditor, start=dt.date(2020, 1, 1), end=dt.date(2020, 12, 31))
+    assert (summary.rows, summary.no_data) == (0, True)
+    assert summary.notes == ["No agreed volume has an agreement year in this period: nothing to compute."]
+    with pytest.raises(DomainError) as caught:
+        surplus.run_period(db, ow.world.organiser, start=dt.date(2020, 1, 1), end=dt.date(2020, 12, 31))
+    assert caught.value.code == "role_required"
+
+
+def test_bad_inputs_are_refused_whole_and_retries_change_nothing(ow, db, factory):
+    hospital, *_ = setup_hospital(ow, db)
+    stranger = factory.org()
+    before = db.exec(sa.select(sa.func.count()).select_from(SurplusBaselinePrice)).scalar_one()
+    with pytest.raises(DomainError) as caught:
+        save_inputs(
+            db, actor=ow.world.auditor,
+            baseline_prices=[BaselinePriceIn(ow.tender.id, "阿托伐他汀钙片", ow.lot.unit, D("2"), "3502"),
+                             BaselinePriceIn(ow.tender.id, "不存在", ow.lot.unit, D("2"))],
+            insured_shares=[InsuredShareIn(ow.tender.id, hospital.org_id, ow.lot.generic_name, D("1.2"))],
+            member_shares=[MemberSharesIn(hospital.org_id, ((hospital.org_id, D("0.5")), (stranger.id, D("0.4"))))],
+        )  # fmt: skip
+    errors = caught.value.errors
+    assert set(errors) == {"baseline_prices[1].generic_name", "insured_shares[0].share",
+                           "member_shares[0].members[1].hospital_id", "member_shares[0].members"}  # fmt: skip
+    assert "exactly 100 %" in errors["member_shares[0].members"][0]
+    assert db.exec(sa.select(sa.func.count()).select_from(SurplusBaselinePrice)).scalar_one() == before
+    again = save_inputs(db, actor=ow.world.auditor, baseline_prices=[
+        BaselinePriceIn(ow.tender.id, ow.lot.generic_name, ow.lot.unit, D("1.5000"), "35", "2025年挂网")])  # fmt: skip
+    assert db.exec(sa.select(sa.func.count()).select_from(SurplusBaselinePrice)).scalar_one() == before
+    assert again["baseline_prices"][0].price == D("1.5000")
+    with pytest.raises(DomainError) as caught:
+        save_inputs(db, actor=hospital, insured_shares=[])
+    assert caught.value.code == "role_required"
+
+
+def test_export_holds_results_terms_and_indicators(ow, db):
+    hospital, *_ = setup_hospital(ow, db)
+    receive(ow, db, hospital, 110)
+    surplus.run_period(db, ow.world.auditor, **PERIOD)
+    result = _result(db, hospital)
+    book = openpyxl.load_workbook(io.BytesIO(results_workbook(db, actor=ow.world.auditor,
+                                                              hospital_id=hospital.org_id)))  # fmt: skip
+    assert book.sheetnames == [
+        "结余留用 results",
+        "测算明细 breakdown",
+        "考核指标 indicators",
+        "成员单位分配 member split",
+    ]
+    rows = list(book["结余留用 results"].values)
+    assert len(rows) == 2 and rows[1][0] == result.id and rows[1][17] == str(result.retained)
+    terms = list(book["测算明细 breakdown"].values)[1:]
+    assert ("budget", "3360.00") in {(row[2], row[4]) for row in terms}
+    assert len(list(book["考核指标 indicators"].values)) == 5
+
+
+def test_demo_inputs_and_first_computation(ow, db, factory):
+    from scripts.demo.audit_surplus import load_demo_surplus
+    from tests.procurement.order_world import TODAY
+
+    general = ow.hospital(0)
+    member = factory.org(parent_id=general.org_id)
+    receive(ow, db, general, 10)
+    text = load_demo_surplus(db, ow.world.auditor, now=TODAY)
+    assert text.startswith("Surplus retention: 1 pre-tender prices, 3 insured shares, 1 medical communities split;")
+    price = db.exec(sa.select(SurplusBaselinePrice)).scalar_one()
+    assert (price.price, price.region_code) == (D("2.0000"), "35")  # the lot's ceiling 1.0000 × 2
+    result = _result(db, general)
+    assert (result.final, result.year_start, result.measured_to) == (False, dt.date(2026, 4, 1), TODAY.date())
+    # 10 packs (280 tablets) of the 1,458 due in the first 76 days (7,000 × 76 ÷ 365): not completed so far.
+    assert (result.status, result.retained, _terms(result)["agreed_volume"]) == ("not_completed", D(0), "1458")
+    shares = db.exec(sa.select(SurplusMemberShare.member_id, SurplusMemberShare.share)).all()
+    assert sorted(shares) == sorted([(general.org_id, D("0.8")), (member.id, D("0.2"))])

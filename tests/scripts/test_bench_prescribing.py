@@ -1,0 +1,44 @@
+"""The prescribing-monitoring benchmark runs end to end on a tiny input and prints its figures."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from procurement.audit import monitoring_groups
+from procurement.audit.monitoring import run_rules
+from scripts.bench import bench_prescribing
+
+
+def test_bench_runs_with_a_few_lines(capsys):
+    status = bench_prescribing.main(["--lines", "4000", "--seed", "7"])
+    out = capsys.readouterr().out
+    assert status in (0, 1)  # PASS or MISS: timings on a shared machine are not for a unit test to judge
+    assert re.search(r"^lines 4,000 ", out, re.MULTILINE)
+    for label in ("load + all rules", "baseline group-by", "ratio", "peak memory"):
+        assert re.search(rf"^{re.escape(label)}\s+[\d.]+", out, re.MULTILINE), label
+    # The planted anomalies reach the rules: over-limit prescriptions, shared trace codes, short receipts.
+    for rule in ("RX-QTY-OVER-LIMIT", "RX-TRACE-CODE-MULTI-PATIENT", "RX-DISPENSED-OVER-RECEIVED"):
+        assert re.search(rf"^\s+{rule}\s+[1-9]", out, re.MULTILINE), rule
+    assert out.rstrip().endswith(("PASS", "MISS"))
+
+
+def test_generation_is_seeded_and_in_the_frame_shape():
+    first, received = bench_prescribing.generate(500, 3)
+    second, _ = bench_prescribing.generate(500, 3)
+    lines, _ = bench_prescribing.load(first, received)
+    again, _ = bench_prescribing.load(second, received)
+    assert lines.equals(again)
+    assert len(lines) == 500 and lines["line_id"].is_unique
+    assert set(lines["setting"].unique()) <= {"outpatient", "emergency", "inpatient"}
+
+
+def test_group_codes_give_the_same_findings_when_keys_must_be_compacted_or_hashed(monkeypatch):
+    """The fast paths (dense id offsets, arithmetic keys) and the fallbacks (compaction, factorising) must agree."""
+    lines, received = bench_prescribing.load(*bench_prescribing.generate(3000, 11))
+    expected = run_rules(lines, received)
+    monkeypatch.setattr(monitoring_groups, "DENSE_LIMIT", 64)  # every id column and key is "too wide" now
+    got = run_rules(lines, received)
+    assert len(expected) > 100
+    pd.testing.assert_frame_equal(got, expected)
