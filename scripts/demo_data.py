@@ -21,6 +21,7 @@ from core.errors import CONFLICT, DomainError
 from core.models import Organisation, User
 from core.roles import OrgKind, Role
 from procurement.catalogue import GqceStatus, Product, ProductKind
+from scripts.demo.audit import load_demo_audit
 from scripts.demo.consumables import consumable_products
 from scripts.demo.drugs import DRUGS, DemoDrug
 from scripts.demo.orders import load_demo_orders
@@ -223,6 +224,9 @@ def load_demo(
     )
     tenders = load_demo_tenders(session, users=users, signing_key=signing_key, now=now)
     orders = load_demo_orders(session, users=users, signing_key=signing_key, now=now, scale=scale)
+    audit = load_demo_audit(
+        session, users=users, pseudonym_key=pseudonym_key or config["PSEUDONYM_KEY"], now=now, scale=scale
+    )
     kinds = Counter(OrgKind(org.kind) for org in orgs.values())
     return (
         f"Fujian demo world loaded: {len(orgs)} organisations ({kinds[OrgKind.HOSPITAL]} hospitals, "
@@ -231,7 +235,7 @@ def load_demo(
         f"offices), {len(DEMO_USERS)} users, {len(products)} products. Trace flow: {trace.packs} packs "
         f"({trace.cases} cases) in {trace.batches} batches, {trace.entries} ledger entries, "
         f"{len(trace.alerts)} alerts ({', '.join(sorted(set(trace.alerts)))}), {trace.checkpoints} checkpoints. "
-        f"{tenders} {orders}"
+        f"{tenders} {orders} {audit}"
     )
 
 
