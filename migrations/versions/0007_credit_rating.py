@@ -20,6 +20,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("supplier_sanctions", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("region_prefix", sa.String(length=6), server_default=sa.text("''"), nullable=False)
+        )
+
     op.create_table(
         "credit_cases",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -167,3 +172,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_credit_cases_supplier_id"))
 
     op.drop_table("credit_cases")
+
+    with op.batch_alter_table("supplier_sanctions", schema=None) as batch_op:
+        batch_op.drop_column("region_prefix")

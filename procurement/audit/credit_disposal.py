@@ -85,6 +85,7 @@ def apply_consequences(session: Session, *, case: CreditCase, actor: Actor, toda
                         starts_on=today,
                         ends_on=last_day,
                         product_id=product_id,
+                        region_prefix=(case.province or "") if scope == ALL_PRODUCTS_IN_PROVINCE else "",
                     )
                     session.add(
                         CreditDisposal(

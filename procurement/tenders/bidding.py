@@ -77,7 +77,9 @@ def submit_bid(
             code="bid_deadline_passed",
             errors={"submitted_at": [f"after the deadline {tender.bid_deadline.isoformat()}"]},
         )
-    product, row = _qualified_product(session, lot=lot, product_id=product_id, actor=actor, on=now.date())
+    product, row = _qualified_product(
+        session, lot=lot, product_id=product_id, actor=actor, on=now.date(), region_prefix=tender.region_prefix
+    )
     amount = money_value("price", price)
     if amount <= 0:
         raise DomainError(INVALID, "the price must be above zero", code="price_not_positive", errors={"price": []})
@@ -139,7 +141,7 @@ def submit_bid(
     return bid, True
 
 
-def _qualified_product(session: Session, *, lot: Lot, product_id: int, actor: Actor, on: dt.date):
+def _qualified_product(session: Session, *, lot: Lot, product_id: int, actor: Actor, on: dt.date, region_prefix: str):
     row = (
         session.exec(sa.select(LotProduct).where(LotProduct.lot_id == lot.id, LotProduct.product_id == product_id))
         .scalars()
@@ -168,7 +170,9 @@ def _qualified_product(session: Session, *, lot: Lot, product_id: int, actor: Ac
             code="product_not_qualified",
             errors={"product_id": ["not GQCE-passed (rule 1.1.1)"]},
         )
-    sanction = active_sanction(session, supplier_id=actor.org_id, product_id=product_id, on=on)
+    sanction = active_sanction(
+        session, supplier_id=actor.org_id, product_id=product_id, on=on, region_prefix=region_prefix
+    )
     if sanction is not None:
         until = sanction.ends_on.isoformat() if sanction.ends_on else "further notice"
         raise DomainError(
@@ -180,15 +184,28 @@ def _qualified_product(session: Session, *, lot: Lot, product_id: int, actor: Ac
     return product, row
 
 
-def active_sanction(session: Session, *, supplier_id: int, product_id: int | None, on: dt.date):
-    """Return a sanction barring the supplier (for all products or this one) on a date, or None."""
+def regions_overlap(a: str, b: str) -> bool:
+    """Return whether two region-code prefixes cover common ground ("" covers everything)."""
+    return a.startswith(b) or b.startswith(a)
+
+
+def active_sanction(
+    session: Session, *, supplier_id: int, product_id: int | None, on: dt.date, region_prefix: str = ""
+):
+    """Return a sanction barring the supplier (for all products or this one) on a date in a region, or None.
+
+    A sanction limited to a region (a province's credit disposal, 6.7) bars only tenders whose region overlaps it.
+    """
     stmt = sa.select(SupplierSanction).where(
         SupplierSanction.supplier_id == supplier_id,
         SupplierSanction.starts_on <= on,
         sa.or_(SupplierSanction.ends_on.is_(None), SupplierSanction.ends_on >= on),
         sa.or_(SupplierSanction.product_id.is_(None), SupplierSanction.product_id == product_id),
     )
-    return session.exec(stmt.order_by(SupplierSanction.id)).scalars().first()
+    for sanction in session.exec(stmt.order_by(SupplierSanction.id)).scalars():
+        if regions_overlap(sanction.region_prefix or "", region_prefix):
+            return sanction
+    return None
 
 
 def add_sanction(
@@ -201,14 +218,16 @@ def add_sanction(
     starts_on: dt.date,
     ends_on: dt.date | None = None,
     product_id: int | None = None,
+    region_prefix: str = "",
 ) -> SupplierSanction:
     """Put a supplier on the violation list (1.8.1) or apply a credit disposal (6.7); auditors and admins only."""
     actor.require(Role.AUDITOR, Role.ADMIN)
     if ends_on is not None and ends_on < starts_on:
         raise DomainError(INVALID, "the sanction ends before it starts", code="invalid", errors={"ends_on": []})
     sanction = SupplierSanction(
-        supplier_id=supplier_id, product_id=product_id, rule=rule, reason=reason, starts_on=starts_on, ends_on=ends_on
-    )
+        supplier_id=supplier_id, product_id=product_id, rule=rule, reason=reason, starts_on=starts_on,
+        ends_on=ends_on, region_prefix=region_prefix,
+    )  # fmt: skip
     session.add(sanction)
     session.flush()
     record_audit(
@@ -217,7 +236,7 @@ def add_sanction(
         action="supplier.sanctioned",
         object_type="supplier_sanction",
         object_id=sanction.id,
-        details={"supplier_id": supplier_id, "rule": rule, "product_id": product_id},
+        details={"supplier_id": supplier_id, "rule": rule, "product_id": product_id, "region_prefix": region_prefix},
         org_id=supplier_id,
     )
     return sanction

@@ -246,3 +246,8 @@ class SupplierSanction(SQLModel, table=True):
     starts_on: dt.date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     ends_on: dt.date | None = Field(default=None, sa_column=sa.Column(sa.Date))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
+    # Where it bars: tenders and listings whose region overlaps this prefix ("" = everywhere), e.g. a credit
+    # disposal of all products in the rating province (6.7).
+    region_prefix: str = Field(
+        default="", sa_column=sa.Column(sa.String(6), nullable=False, server_default=sa.text("''"))
+    )

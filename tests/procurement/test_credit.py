@@ -80,6 +80,29 @@ def test_a_2020_serious_case_suspends_its_products_and_bidding_refuses_them(worl
     world.bid(tender, lot, 1, "10.0000")  # another firm bids as usual
 
 
+def test_a_2020_most_serious_case_bars_bidding_in_its_province_only(world, db):
+    from procurement.tenders.bidding import active_sanction
+
+    maker = world.makers[1]
+    case = _record(world, _case(world, 1, single_amount=D("2000000"), cumulative_amount=None))
+    assert (case.level, case.province) == ("most_serious", "35")
+    [sanction] = db.exec(sa.select(SupplierSanction).where(SupplierSanction.supplier_id == maker.org_id)).scalars()
+    assert (sanction.product_id, sanction.region_prefix) == (None, "35")  # all products, in the rating province
+
+    def barred(region):
+        return active_sanction(db, supplier_id=maker.org_id, product_id=world.products[1].id, on=TODAY,
+                               region_prefix=region)  # fmt: skip
+
+    assert barred("3502") is not None and barred("35") is not None and barred("") is not None  # national covers 35
+    assert barred("44") is None and barred("4403") is None  # a tender in another province is open to it
+    tender, lot = world.tender()
+    assert tender.region_prefix == "" or tender.region_prefix.startswith("35")
+    world.to_bidding(tender, lot)
+    with pytest.raises(DomainError) as caught:
+        world.bid(tender, lot, 1, "10.0000")
+    assert caught.value.code == "supplier_suspended"
+
+
 def test_lower_levels_warn_the_supplier_without_sanctions(world, db):
     case = _record(world, _case(world, 0, cumulative_amount=D("20000")))
     assert case.level == "general"
