@@ -66,6 +66,8 @@ class AlertEvent(SQLModel, table=True):
     to_status: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
     assignee_user_id: int | None = Field(default=None, foreign_key="users.id")
     note: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
+    # Whether the organisation the alert is about may read the note (its own answers always; reviewers choose).
+    shared: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()))
 
 
 @dataclass(frozen=True)
@@ -122,9 +124,23 @@ def get_alert(session: Session, actor: Actor, alert_id: int) -> Alert:
     return alert
 
 
-def alert_history(session: Session, alert_id: int) -> list[AlertEvent]:
+def alert_history(session: Session, alert_id: int, *, actor: Actor | None = None) -> list[AlertEvent]:
+    """Return an alert's history; for the organisation it is about, reviewers' unshared notes are left out.
+
+    The subject sees every step (who, when, which status) but not the auditors' internal notes or whom it was
+    assigned to, unless a reviewer shared the note with it; its own answers it always sees.
+    """
     stmt = sa.select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.at, AlertEvent.id)
-    return list(session.exec(stmt).scalars())
+    events = list(session.exec(stmt).scalars())
+    if actor is None or can_see_all(actor):
+        return events
+    return [event if event.shared else _without_note(event) for event in events]
+
+
+def _without_note(event: AlertEvent) -> AlertEvent:
+    """A detached copy of a step with its internal note and assignee withheld."""
+    values = {column.name: getattr(event, column.name) for column in AlertEvent.__table__.columns}
+    return AlertEvent(**{**values, "note": "", "assignee_user_id": None})
 
 
 def review_alert(
@@ -135,6 +151,7 @@ def review_alert(
     action: ReviewAction | str,
     note: str = "",
     assignee_user_id: int | None = None,
+    share_with_subject: bool = False,
 ) -> Alert:
     """Apply one review step to an alert (row-locked so two reviewers cannot both close it) and record it."""
     try:
@@ -187,6 +204,7 @@ def review_alert(
             to_status=alert.status,
             assignee_user_id=alert.assignee_user_id if action is ReviewAction.ASSIGN else None,
             note=note,
+            shared=action is ReviewAction.ANSWER or bool(share_with_subject),
         )
     )
     session.flush()
@@ -196,7 +214,7 @@ def review_alert(
         action=f"alert.{action.value}",
         object_type="alert",
         object_id=alert.id,
-        details={"from": from_status, "to": alert.status, "note": note[:200]},
+        details={"from": from_status, "to": alert.status, "note": note[:200], "shared": bool(share_with_subject)},
     )
     return alert
 

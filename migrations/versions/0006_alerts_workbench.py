@@ -64,6 +64,7 @@ def upgrade() -> None:
         sa.Column("to_status", sa.String(length=16), nullable=False),
         sa.Column("assignee_user_id", sa.Integer(), nullable=True),
         sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("shared", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.ForeignKeyConstraint(
             ["actor_org_id"], ["organisations.id"], name=op.f("fk_alert_events_actor_org_id_organisations")
         ),

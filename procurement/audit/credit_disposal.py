@@ -320,8 +320,9 @@ def approve_repair(session: Session, *, case: CreditCase, actor: Actor, on: dt.d
     case.repair_note = note or None
     session.add(case)
     for _disposal, sanction in disposals(session, case.id):
-        if sanction.ends_on is None or sanction.ends_on > on:
-            _end_sanction(session, sanction, on=max(on, sanction.starts_on), actor=actor, why="repaired")
+        if sanction.ends_on is None or sanction.ends_on >= on:
+            # The approval day is free: the sanction's last day is the day before (ends_on is inclusive).
+            _end_sanction(session, sanction, on=on - dt.timedelta(days=1), actor=actor, why="repaired")
     session.flush()
     record_audit(
         session,

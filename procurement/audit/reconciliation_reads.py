@@ -19,7 +19,7 @@ from core.pagination import Page, paginate
 from core.roles import OrgKind, Role
 from procurement.audit.reconciliation_models import ReconciliationVerdict, ReconciliationViolation
 from procurement.orders import invoices
-from procurement.orders.models import OrderLine, PurchaseOrder, Receipt, ShipmentPack
+from procurement.orders.models import OrderLine, PurchaseOrder, Receipt, Shipment, ShipmentPack
 from procurement.orders.money_models import Invoice, InvoiceKind, InvoiceLine, Payment
 
 OVERSEERS = (Role.AUDITOR, Role.ADMIN)
@@ -87,9 +87,25 @@ def all_violations(session: Session, *, actor: Actor, **filters: Any) -> list[Re
     return list(session.exec(violation_query(actor, **filters)).scalars())
 
 
+def _shipment_invoice(session: Session, *, invoice_id: int, actor: Actor) -> Invoice:
+    """Return an invoice whose whole shipment (order prices, every invoice, payments) the actor may see.
+
+    Auditors and administrators see every shipment; otherwise only the hospital and the supplier that delivered
+    to it (the second invoice's seller). An upstream seller (a manufacturer on the first invoice, a group company on
+    a transfer) sees its own invoice on the money pages, never the hospital's prices and payments.
+    """
+    invoice = invoices.get_invoice(session, invoice_id=invoice_id, actor=actor)
+    if actor.is_system or actor.has(Role.AUDITOR, Role.ADMIN):
+        return invoice
+    shipment = session.get(Shipment, invoice.shipment_id)
+    if actor.org_id not in {invoice.hospital_id, shipment.supplier_id if shipment else None}:
+        raise DomainError(NOT_FOUND, f"invoice {invoice_id} not found", code="invoice_not_found")
+    return invoice
+
+
 def get_verdict(session: Session, *, invoice_id: int, actor: Actor) -> dict[str, Any]:
     """Return a second invoice's verdict with its line-by-line explanation and the violations on its shipment."""
-    invoice = invoices.get_invoice(session, invoice_id=invoice_id, actor=actor)  # scope: hospital, seller, buyer
+    invoice = _shipment_invoice(session, invoice_id=invoice_id, actor=actor)  # scope: hospital, its supplier
     verdict = session.exec(
         sa.select(ReconciliationVerdict).where(ReconciliationVerdict.invoice_id == invoice.id)
     ).scalars().first()  # fmt: skip
@@ -111,7 +127,7 @@ def get_verdict(session: Session, *, invoice_id: int, actor: Actor) -> dict[str,
 
 def three_flows(session: Session, *, invoice_id: int, actor: Actor) -> dict[str, Any]:
     """Return the goods, invoice and money flows behind a second invoice: order → packs → receipt → invoices → pay."""
-    invoice = invoices.get_invoice(session, invoice_id=invoice_id, actor=actor)
+    invoice = _shipment_invoice(session, invoice_id=invoice_id, actor=actor)
     try:
         verdict = get_verdict(session, invoice_id=invoice_id, actor=actor)
     except DomainError:

@@ -170,9 +170,17 @@ def _qualified_product(session: Session, *, lot: Lot, product_id: int, actor: Ac
             code="product_not_qualified",
             errors={"product_id": ["not GQCE-passed (rule 1.1.1)"]},
         )
-    sanction = active_sanction(
-        session, supplier_id=actor.org_id, product_id=product_id, on=on, region_prefix=region_prefix
-    )
+    # A disposal reaches the marketing-authorisation holder and the maker (6.7): either one's bar stops the bid.
+    firms = sorted({actor.org_id, product.manufacturer_id, getattr(product, "mah_id", None)} - {None})
+    sanction = next(
+        (
+            found
+            for firm in firms
+            if (found := active_sanction(session, supplier_id=firm, product_id=product_id, on=on,
+                                         region_prefix=region_prefix)) is not None
+        ),
+        None,
+    )  # fmt: skip
     if sanction is not None:
         until = sanction.ends_on.isoformat() if sanction.ends_on else "further notice"
         raise DomainError(

@@ -204,11 +204,11 @@ def test_repair_with_every_required_measure_clears_the_level_and_ends_the_sancti
     credit_disposal.record_repair(db, case=case, actor=maker, measures=margin, note="", on=TODAY)
     credit_disposal.approve_repair(db, case=case, actor=world.auditor, on=approval_day)
     ends = {s.ends_on for s in db.exec(sa.select(SupplierSanction)).scalars()}
-    assert ends == {approval_day}
+    assert ends == {approval_day - dt.timedelta(days=1)}  # barred until the day before; free on the approval day
     assert credit.ratings(db, actor=world.auditor, on=approval_day) == []
     tender, lot = world.tender()
     world.to_bidding(tender, lot)
-    assert world.bid(tender, lot, 2, "10.0000", now=T0 + dt.timedelta(days=5)).id  # the day after approval
+    assert world.bid(tender, lot, 2, "10.0000", now=T0 + dt.timedelta(days=4)).id  # on the approval day itself
 
 
 def test_2020_accepts_a_donation_on_record_but_it_replaces_no_measure(world, db):

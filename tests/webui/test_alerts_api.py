@@ -126,3 +126,24 @@ def test_raise_alert_once_keeps_one_alert_per_finding(db, factory):
     again = _alert(db, hospital.id, dedupe_key="TEST|invoice:7")
     assert first.id == again.id
     assert _alert(db, hospital.id, dedupe_key="TEST|invoice:8").id != first.id
+
+
+def test_the_subject_sees_status_changes_but_only_the_notes_shared_with_it(db, factory, api):
+    c = _cast(factory)
+    alert = _alert(db, c["hospital"].id)
+    url, auditor = f"/api/v1/alerts/{alert.id}", api(c["auditor"])
+    auditor.patch(url, json={"action": "assign", "assignee_user_id": c["auditor2"].id})
+    auditor.patch(url, json={"action": "comment", "note": "suspect kickback: refer to the bureau"})
+    auditor.patch(url, json={"action": "comment", "note": "please upload the first invoice copy",
+                             "share_with_subject": True})  # fmt: skip
+    api(c["pharmacist"]).patch(url, json={"action": "answer", "note": "uploaded today"})
+    seen = api(c["pharmacist"]).get(url).json["history"]
+    assert [(h["action"], h["note"], h["assignee_user_id"]) for h in seen] == [
+        ("assign", "", None),
+        ("comment", "", None),
+        ("comment", "please upload the first invoice copy", None),
+        ("answer", "uploaded today", None),
+    ]
+    full = auditor.get(url).json["history"]
+    assert full[0]["assignee_user_id"] == c["auditor2"].id and full[1]["note"].startswith("suspect kickback")
+    assert [h["shared"] for h in full] == [False, False, True, True]

@@ -72,6 +72,15 @@ def test_another_hospital_sees_neither_the_violation_nor_the_invoice(client, cas
     assert client.get(f"/reconciliation/invoices/{second.id}").status_code == 404
 
 
+def test_an_upstream_seller_sees_its_own_invoice_but_not_the_hospitals_three_flows(client, case):
+    """The manufacturer issued the first invoice: the order prices, the second invoice and the payments are not its."""
+    ow, chain, first, second = case
+    sign_in(client, user_of(ow.db, ow.maker_of(chain.product)))
+    assert client.get(f"/money/invoices/{first.id}").status_code == 200
+    assert client.get(f"/reconciliation/invoices/{first.id}").status_code == 404
+    assert client.get(f"/reconciliation/invoices/{second.id}").status_code == 404
+
+
 def test_the_auditor_lists_a_remote_area_and_a_bad_prefix_is_shown_at_its_field(client, case):
     ow, *_ = case
     sign_in(client, user_of(ow.db, ow.world.auditor))

@@ -39,6 +39,7 @@ class AlertEventOut(ma.Schema):
     to_status = ma.fields.String()
     assignee_user_id = ma.fields.Integer(allow_none=True)
     note = ma.fields.String()
+    shared = ma.fields.Boolean(metadata={"description": "whether the organisation the alert is about sees the note"})
 
 
 class WorkbenchAlertOut(ma.Schema):
@@ -67,6 +68,9 @@ class AlertReviewIn(ma.Schema):
     action = ma.fields.String(required=True, validate=ma.validate.OneOf([a.value for a in ReviewAction]))
     note = ma.fields.String(load_default="")
     assignee_user_id = ma.fields.Integer(load_default=None)
+    share_with_subject = ma.fields.Boolean(
+        load_default=False, metadata={"description": "let the organisation the alert is about read this note"}
+    )
 
 
 class AlertCountOut(ma.Schema):

@@ -24,7 +24,7 @@ def _detail(alert) -> dict:
     return {
         **{column: getattr(alert, column) for column in s.WorkbenchAlertOut().fields},
         "links": evidence_links(alert),
-        "history": alert_history(db(), alert.id),
+        "history": alert_history(db(), alert.id, actor=actor()),
     }
 
 

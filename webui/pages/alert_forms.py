@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, SelectMultipleField, TextAreaField
+from wtforms import BooleanField, DateField, SelectField, SelectMultipleField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from core.alert_review import NOTE_MAX
@@ -69,6 +69,10 @@ class ReviewForm(FlaskForm):
         _l("Note"),
         validators=[Length(max=NOTE_MAX)],
         description=_l("Required to confirm, dismiss or reopen: say what you checked and what you found."),
+    )
+    share = BooleanField(
+        _l("Show this note to the organisation the alert is about"),
+        description=_l("Otherwise the note stays internal: they see only that the status changed."),
     )
 
 

@@ -128,7 +128,7 @@ def _render(alert, review_form=None, answer_form=None, status: int = 200):
         review_form.assignee.choices = [("", _("Myself")), *_reviewers(session)]
     if subject and answer_form is None:
         answer_form = AnswerForm(formdata=None)
-    history = alert_history(session, alert.id)
+    history = alert_history(session, alert.id, actor=actor)
     names = _org_names(session, [alert.subject_org_id, *(event.actor_org_id for event in history)])
     users = dict(_reviewers(session)) if reviewer else {}
     return render_template(
@@ -172,7 +172,7 @@ def review(alert_id: int):
         return _render(alert, review_form=form, status=422)
     try:
         review_alert(session, g.actor, alert_id, action=form.action.data, note=form.note.data or "",
-                     assignee_user_id=form.assignee.data)  # fmt: skip
+                     assignee_user_id=form.assignee.data, share_with_subject=form.share.data)  # fmt: skip
     except DomainError as exc:
         status = status_of(exc)
         form.note.errors = [*form.note.errors, exc.message]
