@@ -82,6 +82,9 @@ class AlertFilter:
     object_id: str | None = None
     since: dt.datetime | None = None
     until: dt.datetime | None = None
+    # Findings about one physician or one product, wherever the alert points (read from the evidence).
+    physician_id: int | None = None
+    product_id: int | None = None
 
 
 def can_see_all(actor: Actor) -> bool:
@@ -105,6 +108,9 @@ def alert_query(actor: Actor, flt: AlertFilter) -> sa.Select[Any]:
     ):
         if value is not None:
             stmt = stmt.where(column == value)
+    for key, value in (("physician_id", flt.physician_id), ("product_id", flt.product_id)):
+        if value is not None:
+            stmt = stmt.where(Alert.evidence[key].as_integer() == value)
     if flt.since is not None:
         stmt = stmt.where(Alert.created_at >= flt.since)
     if flt.until is not None:
@@ -219,9 +225,9 @@ def review_alert(
     return alert
 
 
-def alert_counts(session: Session, actor: Actor) -> list[dict[str, Any]]:
-    """Count the visible alerts by source, code and status (the workbench dashboard)."""
-    sub = alert_query(actor, AlertFilter()).order_by(None).subquery()
+def alert_counts(session: Session, actor: Actor, flt: AlertFilter | None = None) -> list[dict[str, Any]]:
+    """Count the visible alerts (raised in the filter's period, if any) by source, code and status."""
+    sub = alert_query(actor, flt or AlertFilter()).order_by(None).subquery()
     stmt = sa.select(sub.c.source, sub.c.code, sub.c.status, sa.func.count()).group_by(
         sub.c.source, sub.c.code, sub.c.status
     )

@@ -206,3 +206,10 @@ def api(client, factory):
         return ApiClient(client, factory.token(user) if user is not None else None)
 
     return as_user
+
+
+@pytest.fixture
+def english_pages(app):
+    """Render pages in English (the platform's second language), for tests that read the pages' English wording."""
+    app.config["BABEL_DEFAULT_LOCALE"] = "en"
+    return app

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from procurement.orders.ordering import key_hash
 from procurement.orders.supply import china_today, first_of_month
 
 RUN_ROLES = (Role.AUDITOR, Role.ADMIN)
+log = logging.getLogger(__name__)
 PartFn = Callable[..., PartSummary]
 
 # Part name → "module:function" with the signature (session, actor, *, start, end, progress) -> PartSummary.
@@ -155,9 +157,12 @@ def _execute_part(
     try:
         with session.begin_nested():
             summary = part_function(name)(session, actor, start=run.period_start, end=run.period_end, progress=progress)
-    except DomainError as exc:
-        _set_part(session, run, name, status="failed", error=exc.message, seconds=time.perf_counter() - began)
-        run.error = f"{name}: {exc.message}"
+    except Exception as exc:  # the part's savepoint is rolled back; the other parts still run
+        message = exc.message if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"[:500]
+        if not isinstance(exc, DomainError):
+            log.exception("audit run %s: part %s failed", run.id, name)
+        _set_part(session, run, name, status="failed", error=message, seconds=time.perf_counter() - began)
+        run.error = f"{name}: {message}" if run.error is None else f"{run.error}; {name}: {message}"
         _save(session, run, commit)
         return False
     done = {"done": summary.rows, "total": summary.rows}

@@ -90,6 +90,9 @@ def test_a_failing_part_is_rolled_back_and_reported_while_the_others_finish(ow, 
                     object_type="t", object_id="1", evidence={}, rule={}, subject_org_id=None)  # fmt: skip
         raise invalid("source", "the source file is unreadable")
 
+    def crashing(session, actor, *, start, end, progress=None):
+        return {}["a bug in a part"]
+
     def steady(session, actor, *, start, end, progress=None):
         for done in range(1, 4):
             progress(done, 3)
@@ -99,8 +102,12 @@ def test_a_failing_part_is_rolled_back_and_reported_while_the_others_finish(ow, 
     monkeypatch.setitem(runs.PARTS, "steady", "tests.procurement.test_audit_runs:_steady")
     monkeypatch.setitem(globals(), "_broken", broken)
     monkeypatch.setitem(globals(), "_steady", steady)
-    run = _run(db, ow.world.auditor, dt.date(2026, 8, 1), dt.date(2026, 9, 1), parts=["broken", "steady"])
-    assert run.status == "failed" and run.error == "broken: the source file is unreadable"
+    monkeypatch.setitem(runs.PARTS, "crashing", "tests.procurement.test_audit_runs:_crashing")
+    monkeypatch.setitem(globals(), "_crashing", crashing)
+    run = _run(db, ow.world.auditor, dt.date(2026, 8, 1), dt.date(2026, 9, 1), parts=["broken", "crashing", "steady"])
+    assert run.status == "failed"
+    assert run.error == "broken: the source file is unreadable; crashing: KeyError: 'a bug in a part'"
+    assert run.progress["crashing"]["status"] == "failed"
     assert run.progress["broken"]["status"] == "failed"
     assert (run.progress["steady"]["status"], run.progress["steady"]["done"], run.progress["steady"]["total"]) == (
         "done", 3, 3,

@@ -7,9 +7,19 @@ import pytest
 from core.actor import Actor
 from core.alerts import Severity, raise_alert
 from core.roles import OrgKind, Role
+from procurement.orders.supply import china_today as _china_today
 from tests.webui.test_pages import post_form, sign_in
 
+# The assertions read the pages' English wording (zh-CN is the default).
+pytestmark = pytest.mark.usefixtures("english_pages")
+
 SYSTEM = Actor.system("test")
+
+
+def china_today():
+    from core.db import utcnow
+
+    return _china_today(utcnow())
 
 
 @pytest.fixture
@@ -76,20 +86,63 @@ def test_auditor_runs_a_period_from_the_page(client, cast):
     assert bad.status_code == 422 and "must come after its start" in bad.get_data(as_text=True)
 
 
+def _charts(html: str) -> dict[str, dict]:
+    import json
+    import re
+    from html import unescape
+
+    found = re.findall(r'id="chart-([a-z_]+)" class="chart dashboard-chart" data-chart=\'([^\']*)\'', html)
+    return {key: json.loads(unescape(data)) for key, data in found}
+
+
 def test_dashboard_draws_every_section_with_links_and_excel(client, db, factory):
+    from core.alerts import Severity, raise_alert
     from tests.procurement.order_world import build_order_world
     from tests.procurement.test_invoices_payments import _received
 
     ow = build_order_world(db, factory)
-    _received(ow, db, ow.hospital(0))  # received 15 June 2026, due 15 July, never paid
+    hospital = ow.hospital(0)
+    _received(ow, db, hospital)  # received 15 June 2026, due 15 July, never paid
+    raise_alert(
+        db, actor=SYSTEM, code="RX-PHYSICIAN-OUTLIER", source="monitoring", severity=Severity.HIGH,
+        title="outlier", object_type="physician", object_id="77", evidence={"physician_id": 77, "product_id": 5},
+        rule={}, subject_org_id=hospital.org_id,
+    )  # fmt: skip
     auditor = factory.user(factory.org(OrgKind.INSURANCE_BUREAU), roles=(Role.AUDITOR,))
     sign_in(client, auditor)
-    page = client.get("/audits/dashboard?start=2026-04-01&end=2026-08-31").get_data(as_text=True)
+    today = china_today()
+    page = client.get(f"/audits/dashboard?start=2026-04-01&end={today.isoformat()}").get_data(as_text=True)
     for key in ("completion", "on_time", "online_share", "surplus", "alerts", "anomalous"):
         assert f'data-section="{key}"' in page
-    assert 'id="chart-completion"' in page and "/agreements/progress?hospital=" in page
-    assert 'id="chart-on_time"' in page and "/money/payables?hospital=" in page  # one receipt due, none on time
-    assert "0.0%" in page
+    charts = _charts(page)
+    assert {"completion", "on_time", "online_share", "alerts", "anomalous"} <= set(charts)
+    completion = charts["completion"]
+    assert len(completion["rowLinks"]) == len(completion["labels"])
+    assert all(link.startswith("/agreements/progress?hospital=") for link in completion["rowLinks"])
+    assert charts["on_time"]["rowLinks"] == [
+        f"/money/payables?hospital={hospital.org_id}&start=2026-04-01&end={today.isoformat()}"
+    ]
+    assert charts["on_time"]["series"][0]["values"] == [0.0]  # one receipt due, none paid on time
+    share = charts["online_share"]
+    at = share["labels"].index(next(n for n in share["labels"]))
+    assert all("hospital=" in link for series in share["links"] for link in series if link)
+    assert len(share["links"]) == len(share["series"]) and len(share["links"][0]) == len(share["labels"])
+    assert at == 0
+    alerts = charts["alerts"]
+    monitoring = (
+        alerts["labels"].index("Prescribing monitoring")
+        if "Prescribing monitoring" in alerts["labels"]
+        else (alerts["labels"].index("处方监测") if "处方监测" in alerts["labels"] else None)
+    )
+    assert monitoring is not None, alerts["labels"]
+    opened = alerts["links"][0][monitoring]  # the "open" series
+    assert opened.startswith("/alerts?source=monitoring&status=open&since=2026-04-01")
+    assert 'data-code="RX-PHYSICIAN-OUTLIER"' in client.get(opened).get_data(as_text=True)
+    anomalous = charts["anomalous"]
+    physician_link = anomalous["rowLinks"][0]
+    assert "physician=77" in physician_link
+    assert 'data-code="RX-PHYSICIAN-OUTLIER"' in client.get(physician_link).get_data(as_text=True)
+    assert 'data-code="RX-PHYSICIAN-OUTLIER"' not in client.get("/alerts?physician=78").get_data(as_text=True)
     export = client.get("/audits/dashboard/on_time.xlsx?start=2026-04-01&end=2026-08-31")
     assert export.status_code == 200 and export.data[:2] == b"PK"
     assert client.get("/audits/dashboard/nothing.xlsx").status_code == 404

@@ -17,6 +17,9 @@ import pytest
 from core.roles import OrgKind, Role
 from tests.webui.test_pages import post_form, sign_in
 
+# The assertions read the pages' English wording (zh-CN is the default).
+pytestmark = pytest.mark.usefixtures("english_pages")
+
 PAGE = "/circulation?start=2025-03-01&end=2025-05-01"
 REPORT = {
     "month": "2025-03",

@@ -14,6 +14,9 @@ from procurement.audit import credit
 from procurement.catalogue import Product
 from tests.webui.test_pages import post_form, sign_in
 
+# The assertions read the pages' English wording (zh-CN is the default).
+pytestmark = pytest.mark.usefixtures("english_pages")
+
 
 @pytest.fixture
 def people(factory, db):

@@ -14,6 +14,9 @@ from procurement.audit.prescription_models import Prescription
 from tests.procurement.rx_world import HEADER_ZH, PATIENT, build_rx_world, csv_bytes
 from tests.webui.test_pages import csrf_token, sign_in
 
+# The assertions read the pages' English wording (zh-CN is the default).
+pytestmark = pytest.mark.usefixtures("english_pages")
+
 
 @pytest.fixture
 def w(db, factory):

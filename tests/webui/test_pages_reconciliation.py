@@ -22,6 +22,9 @@ from tests.procurement.test_reconciliation import Chain
 from tests.webui.test_pages import post_form, sign_in
 from tests.webui.test_pages_orders import user_of
 
+# The assertions read the pages' English wording (zh-CN is the default).
+pytestmark = pytest.mark.usefixtures("english_pages")
+
 
 @pytest.fixture
 def case(db, factory):

@@ -19,6 +19,8 @@ class AlertQuery(ma.Schema):
     object_id = ma.fields.String(load_default=None)
     since = ma.fields.AwareDateTime(load_default=None)
     until = ma.fields.AwareDateTime(load_default=None)
+    physician_id = ma.fields.Integer(load_default=None, metadata={"description": "findings about this physician"})
+    product_id = ma.fields.Integer(load_default=None, metadata={"description": "findings about this product"})
 
 
 class LinkOut(ma.Schema):

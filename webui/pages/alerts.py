@@ -6,6 +6,8 @@ reopen it with a note. A hospital or supplier sees the alerts about itself and a
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
@@ -23,6 +25,7 @@ from core.alert_review import (
 )
 from core.errors import DomainError
 from core.models import Organisation, User, UserRole
+from procurement.ocds_codes import CHINA_TIME
 from procurement.spreadsheets import SheetOut, workbook_bytes
 from webui.db import get_db
 from webui.evidence import evidence_links
@@ -36,7 +39,22 @@ PER_PAGE = 50
 EXPORT_LIMIT = 50_000
 
 
+def _arg_int(name: str) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+def _arg_day(name: str) -> dt.datetime | None:
+    """Read a day (YYYY-MM-DD) from the query string as the start of that day in China; ignore anything else."""
+    try:
+        day = dt.date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return None
+    return dt.datetime.combine(day, dt.time.min, tzinfo=CHINA_TIME)
+
+
 def _filter(form: AlertFilterForm) -> AlertFilter:
+    """The queue's filters: the form's, plus the links the dashboard makes (code, period, physician, product)."""
     if not form.validate():
         return AlertFilter()
     return AlertFilter(
@@ -45,6 +63,10 @@ def _filter(form: AlertFilterForm) -> AlertFilter:
         source=form.source.data or None,
         subject_org_id=form.subject.data,
         code=request.args.get("code") or None,
+        since=_arg_day("since"),
+        until=_arg_day("until"),
+        physician_id=_arg_int("physician"),
+        product_id=_arg_int("product"),
     )
 
 

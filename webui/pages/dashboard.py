@@ -22,9 +22,10 @@ from wtforms import DateField
 from wtforms.validators import Optional
 
 from core.actor import Actor
-from core.alert_review import alert_counts
+from core.alert_review import AlertFilter, alert_counts
 from core.models import Organisation
 from core.roles import OrgKind
+from procurement.ocds_codes import CHINA_TIME
 from procurement.orders import online_share, payments, progress
 from procurement.spreadsheets import SheetOut, workbook_bytes
 from webui.db import get_db
@@ -55,6 +56,10 @@ class Section:
     rows: list[list[Any]] = field(default_factory=list)
     links: list[str | None] = field(default_factory=list)  # one per row: the page listing the rows behind it
     chart: dict[str, Any] | None = None
+
+
+def _moment(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=CHINA_TIME)
 
 
 def _pct(value: Any) -> float | None:
@@ -140,18 +145,27 @@ def _online(session: Session, actor: Actor, start: dt.date, end: dt.date) -> Sec
                              float(r.offline_amount), _fmt_pct(r.share), _fmt_pct(r.target)])  # fmt: skip
         section.links.append(url_for("agreement_pages.online_share_page", hospital=r.hospital_id, start=start, end=end))
         entry = series.setdefault(r.kind, {"name": product_kind_label(r.kind), "values": [None] * len(hospitals),
-                                           "target": _pct(r.target)})  # fmt: skip
-        entry["values"][hospitals.index(r.hospital_name)] = _pct(r.share)
-    section.chart = {"kind": "bars", "labels": hospitals, "series": list(series.values()), "axis": _("Per cent")}
+                                           "links": [None] * len(hospitals), "target": _pct(r.target)})  # fmt: skip
+        at = hospitals.index(r.hospital_name)
+        entry["values"][at], entry["links"][at] = _pct(r.share), section.links[-1]
+    section.chart = {
+        "kind": "bars",
+        "labels": hospitals,
+        "series": list(series.values()),
+        "axis": _("Per cent"),
+        "links": [entry.pop("links") for entry in series.values()],  # one per series and hospital
+    }
     return section
 
 
 def _alerts(session: Session, actor: Actor, start: dt.date, end: dt.date) -> Section:
-    counts = alert_counts(session, actor)
+    since, until = _moment(start), _moment(end + dt.timedelta(days=1))
+    counts = alert_counts(session, actor, AlertFilter(since=since, until=until))
+    period = {"since": start.isoformat(), "until": (end + dt.timedelta(days=1)).isoformat()}
     section = Section(
         "alerts",
         _("Alerts by kind and status"),
-        _("Every flag from every source, open and reviewed."),
+        _("Every flag from every source raised in the period, open and reviewed."),
         [_("Source"), _("Code"), _("Status"), _("Alerts")],
     )
     for row in sorted(counts, key=lambda r: (r["source"], r["code"], r["status"])):
@@ -171,7 +185,9 @@ def _alerts(session: Session, actor: Actor, start: dt.date, end: dt.date) -> Sec
         "labels": [str(SOURCES.get(s, s)) for s in sources],
         "series": series,
         "axis": _("Alerts"),
-        "links": [[url_for("alert_pages.queue", source=s, status=entry["key"]) for s in sources] for entry in series],
+        "links": [
+            [url_for("alert_pages.queue", source=s, status=entry["key"], **period) for s in sources] for entry in series
+        ],
     }
     return section
 
@@ -185,7 +201,10 @@ def _anomalous(session: Session, actor: Actor, start: dt.date, end: dt.date) -> 
     section = Section(
         "anomalous",
         _("Top anomalous physicians and products"),
-        _("Who and what prescribing monitoring flags most, weighted by severity (low 1 … critical 4; rulebook 7)."),
+        _(
+            "Who and what prescribing monitoring flags most among open alerts of any date, weighted by severity "
+            "(low 1 … critical 4; rulebook 7)."
+        ),
         [_("Kind"), _("Name"), _("Hospital"), _("Alerts"), _("Score"), _("Rules")],
     )
     labels, values = [], []
@@ -195,7 +214,8 @@ def _anomalous(session: Session, actor: Actor, start: dt.date, end: dt.date) -> 
             name = names[column].get(row[column], str(row[column]))
             hospital = names["hospital_id"].get(row["hospital_id"], "")
             section.rows.append([label, name, hospital, row["findings"], row["score"], ", ".join(row["rules"])])
-            section.links.append(url_for("alert_pages.queue", source="monitoring", subject=row["hospital_id"]))
+            which = {"physician": row[column]} if column == "physician_id" else {"product": row[column]}
+            section.links.append(url_for("alert_pages.queue", source="monitoring", subject=row["hospital_id"], **which))
             labels.append(f"{label} · {name}")
             values.append(int(row["score"]))
     section.chart = {"kind": "bars", "labels": labels, "series": [{"name": _("Score"), "values": values}],

@@ -1,7 +1,7 @@
 // Draws the audit dashboard's charts with the locally served Plotly. Each chart's data sits on its element as JSON:
 // {kind: "bars" | "stacked", labels, series: [{name, values, marker?, target?}], axis, rowLinks, links?}.
-// Clicking a bar opens the page listing the rows behind it (links[series][point] for stacked charts, else the
-// row's own link).
+// Clicking a bar opens the page listing the rows behind it: links[series][point] where the chart has more than one
+// row per bar (by source and status, by hospital and kind), else the row's own link (rowLinks[point]).
 (function () {
   "use strict";
   if (!window.Plotly) {
@@ -15,15 +15,18 @@
     d.series.forEach(function (s, i) {
       if (s.marker) {
         out.push({
-          type: "scatter", mode: "markers", name: s.name, x: d.labels, y: s.values,
+          type: "scatter", mode: "markers", name: s.name, x: d.labels, y: s.values, meta: i,
           marker: { symbol: "line-ew-open", size: 22, color: INK, line: { width: 3, color: INK } },
         });
       } else {
-        out.push({ type: "bar", name: s.name, x: d.labels, y: s.values, marker: { color: COLOURS[i % COLOURS.length] } });
+        out.push({
+          type: "bar", name: s.name, x: d.labels, y: s.values, meta: i,
+          marker: { color: COLOURS[i % COLOURS.length] },
+        });
       }
       if (s.target !== undefined && s.target !== null) {
         out.push({
-          type: "scatter", mode: "lines", name: s.name + " " + s.target + "%", x: d.labels,
+          type: "scatter", mode: "lines", name: s.name + " " + s.target + "%", x: d.labels, meta: -1,
           y: d.labels.map(function () { return s.target; }),
           line: { dash: "dash", color: COLOURS[i % COLOURS.length] },
         });
@@ -45,10 +48,11 @@
     window.Plotly.newPlot(el, traces(d), layout, { displaylogo: false, responsive: true });
     el.on("plotly_click", function (event) {
       var point = event.points[0];
+      var series = point.data.meta;
       var url = null;
-      if (d.links) {
-        url = (d.links[point.curveNumber] || [])[point.pointIndex];
-      } else if (d.rowLinks) {
+      if (d.links && series >= 0) {
+        url = (d.links[series] || [])[point.pointIndex];
+      } else if (!d.links && d.rowLinks) {
         url = d.rowLinks[point.pointIndex];
       }
       if (url) {
