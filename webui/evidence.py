@@ -82,11 +82,26 @@ def _page(endpoint: str | None, arg: str, ident: Any) -> str | None:
         return None
 
 
+def _line_links(evidence: Any) -> list[Link]:
+    """One link to the prescription lines a prescribing finding names (``line_ids``), if any."""
+    ids = evidence.get("line_ids") if isinstance(evidence, dict) else None
+    if not isinstance(ids, list) or not ids:
+        return []
+    wanted = ",".join(str(int(i)) for i in ids[:MAX_LINKS_PER_KIND] if isinstance(i, int) and not isinstance(i, bool))
+    if not wanted:
+        return []
+    try:
+        page = url_for("prescription_pages.lines", ids=wanted)
+    except BuildError:
+        page = None
+    return [Link("prescription_lines", wanted, page, None)]
+
+
 def evidence_links(alert: Alert) -> list[Link]:
     """Return one link per distinct row named in the alert's evidence (and its own object), in order of mention."""
     seen: set[tuple[str, str]] = set()
     counts: dict[str, int] = {}
-    links: list[Link] = []
+    links: list[Link] = _line_links(alert.evidence or {})
     pairs = list(_values(alert.evidence or {}))
     if alert.object_type in OBJECT_TYPES:
         pairs.insert(0, (OBJECT_TYPES[alert.object_type], alert.object_id))

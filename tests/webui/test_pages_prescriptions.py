@@ -126,3 +126,29 @@ def test_a_roster_file_registers_physicians_or_names_its_bad_rows(client, db, w)
     assert response.status_code == 422 and "row 3 prescribing_status: &#39;暂停&#39; is not 有, 限制 or 取消" in html
     assert "row 2 name: required" in html
     assert 'data-code="D060"' not in client.get("/prescriptions/physicians").get_data(as_text=True)
+
+
+def test_a_prescribing_alert_links_to_its_lines_for_the_auditor_and_the_hospital_only(client, app, db, w):
+    from core.actor import Actor
+    from core.alerts import Severity, raise_alert
+    from procurement.audit.prescription_models import PrescriptionLine
+
+    sign_in(client, _user(db, w.hospital))
+    rows = [["P7", 1, PATIENT, "D001", "门诊", "2026-06-01", w.drug.insurance_code, 2, 10, "24.60"]]
+    assert _upload(client, csv_bytes(HEADER_ZH, rows)).status_code == 303
+    [line] = db.exec(sa.select(PrescriptionLine)).scalars().all()
+    alert = raise_alert(
+        db, actor=Actor.system("t"), code="RX-QTY-OVER-LIMIT", source="monitoring", severity=Severity.MEDIUM,
+        title="10 days on an outpatient prescription", object_type="prescription", object_id=line.prescription_id,
+        evidence={"line_ids": [line.id], "line_count": 1}, rule={}, subject_org_id=w.hospital.org_id,
+    )  # fmt: skip
+    page = client.get(f"/alerts/{alert.id}").get_data(as_text=True)
+    assert f'href="/prescriptions/lines?ids={line.id}"' in page
+    lines = client.get(f"/prescriptions/lines?ids={line.id}").get_data(as_text=True)
+    assert f'data-line-id="{line.id}"' in lines and "P7 / 1" in lines and PATIENT not in lines
+    auditor = app.test_client()
+    sign_in(auditor, _user(db, w.auditor))
+    assert f'data-line-id="{line.id}"' in auditor.get(f"/prescriptions/lines?ids={line.id}").get_data(as_text=True)
+    other = app.test_client()
+    sign_in(other, _user(db, w.other))
+    assert f'data-line-id="{line.id}"' not in other.get(f"/prescriptions/lines?ids={line.id}").get_data(as_text=True)

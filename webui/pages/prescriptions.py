@@ -4,7 +4,7 @@ see every hospital's imports. Physicians are listed from the hospital's registry
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, flash, g, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from core.errors import DomainError
@@ -149,3 +149,14 @@ def _names(session, ids: set[int]) -> dict[int, str]:
     """Return the names of the hospitals shown (auditors see every hospital's rows)."""
     stmt = sa.select(Organisation.id, Organisation.name).where(Organisation.id.in_(ids))
     return dict(session.execute(stmt).all())
+
+
+@bp.route("/lines", methods=["GET"])
+@role_required(*READERS)
+def lines():
+    """The prescription lines an alert names (``?ids=1,2,3``): the evidence behind a prescribing finding."""
+    from procurement.audit.prescription_reads import lines_by_ids
+
+    ids = [int(part) for part in request.args.get("ids", "").split(",") if part.strip().isdigit()]
+    rows = lines_by_ids(get_db(), actor=g.actor, ids=ids)
+    return render_template("pages/prescriptions/lines.html", rows=rows, asked=len(set(ids)))
