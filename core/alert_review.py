@@ -235,3 +235,36 @@ def alert_counts(session: Session, actor: Actor, flt: AlertFilter | None = None)
         {"source": source, "code": code, "status": status, "count": int(n)}
         for source, code, status, n in session.exec(stmt).all()
     ]
+
+
+def record_finding_change(session: Session, *, actor: Actor, alert_id: int, note: str, reopen: bool = False) -> None:
+    """Note on an alert's history that the computation behind it changed its mind (gone, or found again).
+
+    Audit runs call this: a finding no longer found leaves a comment; one found again after it was closed reopens
+    the alert, so nobody misses it. The note is shared with the alert's subject (it states a fact, not a judgement).
+    """
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        return
+    to_status = AlertStatus.OPEN.value if reopen and alert.status in TRANSITIONS[ReviewAction.REOPEN][0] else None
+    action = ReviewAction.REOPEN if to_status else ReviewAction.COMMENT
+    from_status = alert.status
+    if to_status:
+        alert.status = to_status
+    alert.updated_at = utcnow()
+    session.add(alert)
+    session.add(
+        AlertEvent(
+            alert_id=alert.id, action=action.value, actor_user_id=actor.user_id, actor_name=actor.username,
+            actor_org_id=actor.org_id, from_status=from_status, to_status=alert.status, note=note[:NOTE_MAX],
+            shared=True,
+        )
+    )  # fmt: skip
+    record_audit(
+        session,
+        actor=actor,
+        action=f"alert.{action.value}",
+        object_type="alert",
+        object_id=alert.id,
+        details={"from": from_status, "to": alert.status, "note": note[:200], "by": "audit run"},
+    )

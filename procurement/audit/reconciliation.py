@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from core.actor import Actor
+from core.alert_review import record_finding_change
 from core.alerts import Severity, raise_alert_once
 from core.audit import record_audit
 from core.db import utcnow
@@ -246,6 +247,12 @@ def _resolve_unseen(c: _Context, seen: set[str]) -> None:
             if stale.dedupe_key not in seen:
                 stale.resolved_at = c.now
                 c.session.add(stale)
+                record_audit(c.session, actor=c.actor, action="reconciliation.violation_resolved",
+                             object_type="reconciliation_violation", object_id=stale.id,
+                             details={"code": stale.code, "shipment_id": stale.shipment_id})  # fmt: skip
+                if stale.alert_id:
+                    note = f"No longer found by the reconciliation of {c.start} to {c.end}."
+                    record_finding_change(c.session, actor=c.actor, alert_id=stale.alert_id, note=note)
 
 
 def _store_violations(c: _Context, violations: pd.DataFrame) -> int:
@@ -285,6 +292,9 @@ def _store_violations(c: _Context, violations: pd.DataFrame) -> int:
         ).scalars().first()  # fmt: skip
         if stored is None:
             stored = ReconciliationViolation(dedupe_key=key, found_at=c.now, period_start=c.start, period_end=c.end)
+        elif stored.resolved_at is not None:  # it had gone and is back: say so on the alert, reopening a closed one
+            note = f"Found again by the reconciliation of {c.start} to {c.end}."
+            record_finding_change(c.session, actor=c.actor, alert_id=alert.id, note=note, reopen=True)
         stored.code, stored.severity, stored.title = row["code"], severity.value, title
         stored.shipment_id, stored.hospital_id, stored.supplier_id = row["shipment_id"], hospital_id, supplier_id
         stored.subject_org_id, stored.product_id = subject, row["product_id"]

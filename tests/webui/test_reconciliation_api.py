@@ -98,3 +98,6 @@ def test_registers_are_kept_by_auditors_and_refuse_a_second_nationwide_equivalen
     resolved = c["auditor"].get("/api/v1/reconciliation/violations?state=resolved").json
     assert [(v["code"], v["shipment_id"]) for v in resolved] == [("RECON-CHAIN-TOO-LONG", chain.shipment.id)]
     assert resolved[0]["resolved_at"] is not None
+    # The alert says so in its history, for the auditor and the supplier it is about.
+    history = c["auditor"].get(f"/api/v1/alerts/{resolved[0]['alert_id']}").json["history"]
+    assert history[-1]["action"] == "comment" and history[-1]["note"].startswith("No longer found")
