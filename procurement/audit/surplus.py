@@ -270,20 +270,42 @@ def retained_by_hospital(
     hospital_id: int | None = None,
     generic_name: str | None = None,
 ) -> list[dict]:
-    """Sum each hospital's retained money (final and provisional apart) and the surplus base it did not retain."""
+    """Sum the retained money each hospital receives (final and provisional apart) and the base not retained.
+
+    Where a general hospital splits its retained money among its member units (0.4), each unit is credited with its
+    allocation and the general hospital with its own part; the surplus base not retained stays with the hospital
+    the result is about. With ``hospital_id`` only that hospital's money is counted.
+    """
     shown = results_query(
         actor=actor, tender_id=tender_id, hospital_id=hospital_id, generic_name=generic_name
     ).subquery()
-    stmt = (
-        sa.select(shown.c.hospital_id, Organisation.name, shown.c.final, sa.func.sum(shown.c.retained),
-                  sa.func.sum(shown.c.surplus_base))
-        .join(Organisation, Organisation.id == shown.c.hospital_id)
-        .group_by(shown.c.hospital_id, Organisation.name, shown.c.final)
-    )  # fmt: skip
+    results = session.exec(
+        sa.select(shown.c.id, shown.c.hospital_id, shown.c.final, shown.c.retained, shown.c.surplus_base)
+    ).all()  # fmt: skip
+    split: dict[int, list[tuple[int, Decimal]]] = {}
+    ids = [row[0] for row in results]
+    for start in range(0, len(ids), 500):
+        stmt = sa.select(SurplusAllocation.result_id, SurplusAllocation.hospital_id, SurplusAllocation.amount).where(
+            SurplusAllocation.result_id.in_(ids[start : start + 500])
+        )
+        for result_id, member, amount in session.exec(stmt).all():
+            split.setdefault(result_id, []).append((member, amount))
     totals: dict[int, dict] = {}
-    for hospital, name, final, retained, base in session.exec(stmt).all():
-        row = totals.setdefault(hospital, {"hospital_id": hospital, "hospital_name": name, "final": Decimal(0),
-                                           "provisional": Decimal(0), "not_retained": Decimal(0)})  # fmt: skip
-        row["final" if final else "provisional"] += retained or Decimal(0)
-        row["not_retained"] += (base or Decimal(0)) - (retained or Decimal(0))
+
+    def row_of(org: int) -> dict:
+        return totals.setdefault(org, {"hospital_id": org, "final": Decimal(0), "provisional": Decimal(0),
+                                       "not_retained": Decimal(0)})  # fmt: skip
+
+    for result_id, owner, final, retained, base in results:
+        kind = "final" if final else "provisional"
+        retained, base = retained or Decimal(0), base or Decimal(0)
+        for org, amount in split.get(result_id, [(owner, retained)]):
+            if hospital_id is None or org == hospital_id:
+                row_of(org)[kind] += amount
+        if hospital_id is None or owner == hospital_id:
+            row_of(owner)["not_retained"] += base - retained
+    stmt = sa.select(Organisation.id, Organisation.name).where(Organisation.id.in_(list(totals)))
+    names = {org: name for org, name in session.exec(stmt).all()}
+    for org, row in totals.items():
+        row["hospital_name"] = names.get(org, str(org))
     return sorted(totals.values(), key=lambda r: (-(r["final"] + r["provisional"]), r["hospital_name"]))

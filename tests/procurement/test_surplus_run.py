@@ -155,6 +155,14 @@ def test_member_units_get_their_share_and_see_it(ow, db, factory):
         sa.select(SurplusAllocation).where(SurplusAllocation.result_id == result.id)).scalars()}  # fmt: skip
     # 1,002.18 × 0.3333 = 334.02 (334.0266 down); the general hospital 668.15 (668.1534 down) + the 0.01 left.
     assert parts == {member_org.id: (D("334.02"), False), hospital.org_id: (D("668.16"), True)}
+    # Retained money by hospital credits each unit with its part; the base not retained stays with the result's.
+    by_org = {r["hospital_id"]: r for r in surplus.retained_by_hospital(db, actor=ow.world.auditor)}
+    kind = "final" if result.final else "provisional"
+    assert (by_org[member_org.id][kind], by_org[hospital.org_id][kind]) == (D("334.02"), D("668.16"))
+    assert by_org[member_org.id]["not_retained"] == D(0)
+    assert by_org[hospital.org_id]["not_retained"] == result.surplus_base - result.retained
+    mine = surplus.retained_by_hospital(db, actor=member, hospital_id=member_org.id)
+    assert [(r["hospital_id"], r[kind]) for r in mine] == [(member_org.id, D("334.02"))]
     assert [r.id for r in surplus.list_results(db, actor=member).items] == [result.id]
     other = ow.hospital(1)
     assert result.id not in [r.id for r in surplus.list_results(db, actor=other).items]
