@@ -305,7 +305,7 @@ def retained_by_hospital(
         if hospital_id is None or owner == hospital_id:
             row_of(owner)["not_retained"] += base - retained
     stmt = sa.select(Organisation.id, Organisation.name).where(Organisation.id.in_(list(totals)))
-    names = {org: name for org, name in session.exec(stmt).all()}
+    names = dict(session.exec(stmt).all())
     for org, row in totals.items():
         row["hospital_name"] = names.get(org, str(org))
     return sorted(totals.values(), key=lambda r: (-(r["final"] + r["provisional"]), r["hospital_name"]))
