@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from dataclasses import replace
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -61,10 +62,43 @@ def compute_period(
     out = []
     for done, fact in enumerate(facts, start=1):
         outcome = compute(fact, params, fund=rules.fund_pay_ratio(params, fact.region_code))
+        earlier = _retained_before(session, fact) if params["retain_once_per_generic_name"] else None
+        if earlier is not None and outcome.retained > 0:
+            outcome = _not_again(outcome, earlier)
         out.append((_store(session, actor, fact, outcome, params), outcome, fact))
         if progress:
             progress(done, len(facts))
     return out
+
+
+def _retained_before(session: Session, fact: Facts) -> SurplusResult | None:
+    """Return a final result of an earlier tender that retained money for this hospital and generic name (3.6)."""
+    stmt = (
+        sa.select(SurplusResult)
+        .where(
+            SurplusResult.hospital_id == fact.hospital_id,
+            SurplusResult.generic_name == fact.generic_name,
+            SurplusResult.tender_id != fact.tender_id,
+            SurplusResult.final.is_(True),
+            SurplusResult.status == ResultStatus.RETAINED.value,
+            SurplusResult.year_end <= fact.year_start,
+        )
+        .order_by(SurplusResult.year_end.desc(), SurplusResult.id.desc())
+    )
+    return session.exec(stmt).scalars().first()
+
+
+def _not_again(outcome: Outcome, earlier: SurplusResult) -> Outcome:
+    """The same outcome with nothing retained: the generic name already retained over a completed cycle (3.6)."""
+    why = (
+        f"{earlier.generic_name} already retained {earlier.retained} under tender {earlier.tender_id} "
+        f"(result {earlier.id}, year to {earlier.year_end}); a generic name that completed a cycle with retention "
+        "is not counted again in later rounds"
+    )
+    breakdown = {**outcome.breakdown, "not_counted_again": {"rule": "3.6", "earlier_result_id": earlier.id,
+                                                            "why": why}}  # fmt: skip
+    return replace(outcome, status=ResultStatus.ALREADY_RETAINED, retained=Decimal(0), breakdown=breakdown,
+                   allocations=[])  # fmt: skip
 
 
 def _store(session: Session, actor: Actor, fact: Facts, outcome: Outcome, params: ParameterSet) -> SurplusResult:

@@ -24,6 +24,7 @@ class ResultStatus(StrEnum):
     NO_SURPLUS = "no_surplus"  # spending reached the budget: nothing to retain
     NOT_COMPLETED = "not_completed"  # the agreed volume was not completed: nothing is paid (3.3)
     NOT_PASSED = "not_passed"  # the assessment score is below the pass mark (3.3, 3.4)
+    ALREADY_RETAINED = "already_retained"  # retained over an earlier completed cycle: not counted again (3.6)
 
 
 @dataclass

@@ -75,6 +75,7 @@ SHENZHEN_2024 = parameter_set(
     completion_required=True,  # 3.3: paid only to hospitals that completed the agreed volume
     completion_threshold="1",  # received ÷ agreed volume needed to count as completed
     exclude_above_agreed=True,  # 3.6: quantity above the agreed volume is outside the VBP spending
+    retain_once_per_generic_name=True,  # 3.6: a generic name retained over a completed cycle is not counted again
     weights={COMPLETION: "40", ON_TIME: "30", COST_GROWTH: "15", OFFLINE: "15"},  # [U]
     # Piecewise-linear scoring curves, (indicator value, score 0–100) points, flat beyond the ends. [U]
     curves={

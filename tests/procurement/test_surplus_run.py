@@ -245,3 +245,28 @@ def test_demo_inputs_and_first_computation(ow, db, factory):
     assert (result.status, result.retained, _terms(result)["agreed_volume"]) == ("not_completed", D(0), "1458")
     shares = db.exec(sa.select(SurplusMemberShare.member_id, SurplusMemberShare.share)).all()
     assert sorted(shares) == sorted([(general.org_id, D("0.8")), (member.id, D("0.2"))])
+
+
+def test_a_generic_name_retained_over_an_earlier_cycle_is_not_counted_again(ow, db):
+    """3.6: once a generic name has completed a cycle with retention, a later round retains nothing for it."""
+    hospital, _award, _volume = setup_hospital(ow, db)
+    receive(ow, db, hospital, 110)
+    surplus.run_period(db, ow.world.auditor, **PERIOD)
+    now = _result(db, hospital)
+    base = now.surplus_base
+    assert (now.status, now.retained) == ("retained", D("1030.40"))  # (3,360 − 1,400 × 0.56) × 0.40, no stand-ins
+    earlier_tender, _lot = ow.world.tender()
+    year = dt.timedelta(days=365)
+    earlier = SurplusResult(
+        agreed_volume_id=now.agreed_volume_id, year_start=now.year_start - year, year_end=now.year_start,
+        measured_to=now.year_start, final=True, status="retained", tender_id=earlier_tender.id, lot_id=now.lot_id,
+        hospital_id=now.hospital_id, generic_name=now.generic_name, unit=now.unit, retained=D("800.00"),
+        budget=D("2000.00"), spend=D("400.00"), surplus_base=D("1600.00"), breakdown={}, rule={},
+    )  # fmt: skip
+    db.add(earlier)
+    db.flush()
+    surplus.run_period(db, ow.world.auditor, **PERIOD)
+    db.refresh(now)
+    assert (now.status, now.retained) == ("already_retained", D(0))
+    assert now.breakdown["not_counted_again"]["earlier_result_id"] == earlier.id
+    assert now.surplus_base == base  # the computation stands; only the payout is withheld

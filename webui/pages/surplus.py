@@ -40,6 +40,7 @@ STATUS_LABELS = {
     "no_surplus": _l("No surplus"),
     "not_completed": _l("Agreed volume not completed"),
     "not_passed": _l("Assessment not passed"),
+    "already_retained": _l("Already retained in an earlier cycle"),
     "inputs_missing": _l("Inputs missing"),
 }
 INDICATOR_LABELS = {
