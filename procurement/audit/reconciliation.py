@@ -144,6 +144,7 @@ def _store_verdicts(c: _Context, verdicts: pd.DataFrame) -> Counter:
         reasons = sorted({code for line in lines for code in line["reasons"]})
         shipment = c.shipments.loc[rows[0]["shipment_id"]]
         verdict = existing.get(invoice_id) or ReconciliationVerdict(invoice_id=invoice_id)
+        before = (verdict.verdict, list(verdict.reasons or [])) if invoice_id in existing else None
         verdict.shipment_id = int(rows[0]["shipment_id"])
         verdict.hospital_id = int(shipment["hospital_id"])
         verdict.seller_org_id = int(rows[0]["seller_org_id"])
@@ -152,6 +153,11 @@ def _store_verdicts(c: _Context, verdicts: pd.DataFrame) -> Counter:
         verdict.period_start, verdict.period_end, verdict.computed_at = c.start, c.end, c.now
         c.session.add(verdict)
         counts[verdict.verdict] += 1
+        if before is not None and before != (verdict.verdict, reasons):  # a verdict that changes keeps its history
+            details = {"from": before[0], "from_reasons": before[1], "to": verdict.verdict, "to_reasons": reasons,
+                       "period": [c.start.isoformat(), c.end.isoformat()]}  # fmt: skip
+            record_audit(c.session, actor=c.actor, action="reconciliation.verdict_changed", object_type="invoice",
+                         object_id=invoice_id, details=details)  # fmt: skip
     c.session.flush()
     return counts
 

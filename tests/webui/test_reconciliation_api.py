@@ -101,3 +101,9 @@ def test_registers_are_kept_by_auditors_and_refuse_a_second_nationwide_equivalen
     # The alert says so in its history, for the auditor and the supplier it is about.
     history = c["auditor"].get(f"/api/v1/alerts/{resolved[0]['alert_id']}").json["history"]
     assert history[-1]["action"] == "comment" and history[-1]["note"].startswith("No longer found")
+    import sqlalchemy as sa
+
+    from core.models import AuditRecord
+
+    changed = ow.db.exec(sa.select(AuditRecord).where(AuditRecord.action == "reconciliation.verdict_changed")).scalars()
+    assert [(a.details["from"], a.details["to"]) for a in changed] == [("hold", "pay")]  # the held invoice is freed
