@@ -38,7 +38,7 @@ def hospital(factory):
 
 
 def _row(html: str, hospital_id: int, month: str) -> str:
-    match = re.search(rf'<tr data-hospital-id="{hospital_id}" data-month="{month}">(.*?)</tr>', html, re.S)
+    match = re.search(rf'<tr id="[^"]*" data-hospital-id="{hospital_id}" data-month="{month}">(.*?)</tr>', html, re.S)
     assert match, f"no row for {hospital_id} {month}"
     return match.group(1)
 
@@ -60,10 +60,12 @@ def test_a_hospital_files_its_report_and_sees_the_indicators(client, factory, ho
     assert "No data" in _row(html, hospital.id, "2025-04")
     share = _chart(html, "share-chart")
     assert share["months"] == ["2025-03", "2025-04"] and share["limits"] == [12.0]
-    assert share["series"] == [{"name": "仓山区医院", "y": [13.0, None]}]
+    anchors = [f"indicator-{hospital.id}-2025-03", f"indicator-{hospital.id}-2025-04"]
+    assert share["series"] == [{"name": "仓山区医院", "y": [13.0, None], "rows": anchors}]
+    assert all(f'id="{anchor}"' in html for anchor in anchors)  # a point opens its row
     structure = _chart(html, "structure-chart")
     assert structure["service"] == [50.0, 40.0] and structure["drugs_consumables"] == [30.0, 40.0]
-    assert structure["off"] == [False, True]
+    assert structure["off"] == [False, True] and structure["rows"] == [None, anchors[0]]
     corrected = {**REPORT, "insured_out_of_catalogue": "120", "insured_in_catalogue": "880"}
     again = post_form(client, "/circulation/reports", corrected, form_page=PAGE, follow_redirects=True)
     assert "Finance report replaced." in again.get_data(as_text=True)

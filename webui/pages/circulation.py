@@ -79,12 +79,24 @@ def _percent(value: Decimal | None) -> float | None:
     return None if value is None else round(float(value) * 100, 2)
 
 
+def _anchor(row: IndicatorRow) -> str:
+    """The id of the table row a chart point stands for: clicking the point scrolls to it."""
+    return f"indicator-{row.hospital_id}-{row.month:%Y-%m}"
+
+
 def indicator_charts(rows: list[IndicatorRow]) -> dict[str, Any]:
     """Return the share chart (a line per hospital, the cap as a line) and the structure chart (5 : 3 : 2 bars)."""
     months = sorted({r.month for r in rows})
     hospitals = list(dict.fromkeys(r.hospital_name for r in rows))
     by_key = {(r.hospital_name, r.month): r for r in rows}
-    share = [{"name": h, "y": [_percent(by_key[(h, m)].out_of_catalogue_share) for m in months]} for h in hospitals]
+    share = [
+        {
+            "name": h,
+            "y": [_percent(by_key[(h, m)].out_of_catalogue_share) if (h, m) in by_key else None for m in months],
+            "rows": [_anchor(by_key[(h, m)]) if (h, m) in by_key else None for m in months],
+        }
+        for h in hospitals
+    ]
     limits = sorted({_percent(r.out_of_catalogue_limit) for r in rows})
     judged = [r for r in rows if r.structure is not None]
     target = rows[0].structure_target if rows else {}
@@ -93,6 +105,7 @@ def indicator_charts(rows: list[IndicatorRow]) -> dict[str, Any]:
         structure[part] = ([_percent(target[part])] if judged else []) + [_percent(r.structure[part]) for r in judged]
     structure["labels"] += [f"{r.hospital_name} · {r.month:%Y-%m}" for r in judged]
     structure["off"] = [False] + [bool(r.off_target) for r in judged] if judged else []
+    structure["rows"] = [None] + [_anchor(r) for r in judged] if judged else []
     return {
         "share": {"months": [f"{m:%Y-%m}" for m in months], "series": share, "limits": limits},
         "structure": structure,

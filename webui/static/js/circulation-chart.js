@@ -104,12 +104,34 @@
     );
   }
 
+  // Clicking a point opens the table row it stands for (the hospital-month behind it).
+  function linkRows(el, rowsOf) {
+    el.on("plotly_click", function (event) {
+      var point = event.points[0];
+      var id = rowsOf(point);
+      var row = id && document.getElementById(id);
+      if (row) {
+        window.location.hash = id;
+        row.classList.add("highlight");
+      }
+    });
+  }
+
   var share = document.getElementById("share-chart");
   if (share) {
     drawShare(share);
+    var shareData = JSON.parse(share.getAttribute("data-chart"));
+    linkRows(share, function (point) {
+      var series = shareData.series[point.curveNumber];
+      return series && series.rows ? series.rows[point.pointIndex] : null;
+    });
   }
   var structure = document.getElementById("structure-chart");
   if (structure) {
     drawStructure(structure);
+    var structureData = JSON.parse(structure.getAttribute("data-chart"));
+    linkRows(structure, function (point) {
+      return (structureData.rows || [])[point.pointIndex];
+    });
   }
 })();
