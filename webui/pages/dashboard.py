@@ -134,7 +134,7 @@ def _online(session: Session, actor: Actor, start: dt.date, end: dt.date) -> Sec
     section = Section(
         "online_share",
         _("Online-purchase share against the targets"),
-        _("Platform purchases as a share of all purchases by amount; targets 95% for drugs, 85% for consumables "
+        _("Platform purchases as a share of all purchases by amount; targets: drugs 95 %, consumables 85 % "
           "(rulebook 0.2)."),
         [_("Hospital"), _("Kind"), _("On the platform"), _("Off the platform"), _("Share"), _("Target")],
     )  # fmt: skip
