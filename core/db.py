@@ -141,7 +141,8 @@ def driver_executemany(
 
     The hot paths write thousands of rows per request; SQLAlchemy's executemany spends more time building a
     parameter dictionary per row than the database spends writing it. Here each column's bind processor (the
-    UTC conversion, JSON, the scaled money integer on SQLite) is looked up once and the driver gets plain tuples.
+    UTC conversion, JSON, the scaled money integer on SQLite) is looked up once and the driver gets plain tuples;
+    on PostgreSQL (psycopg) the rows go in one statement each way: COPY, or an UPDATE from arrays.
     Every row must have the keys of the first.
     """
     if not rows:
@@ -170,12 +171,55 @@ def driver_executemany(
             if isinstance(table.c[name].type, sa.JSON):
                 column = [v if v is None else done.get(k) or done.setdefault(k, proc(v)) for v in column
                           for k in [repr(v)]]  # fmt: skip
+            elif isinstance(table.c[name].type, UTCDateTime):  # a batch's rows share a few moments: convert each once
+                moments: dict[dt.datetime, Any] = {}
+                column = [v if v is None else moments[v] if v in moments else moments.setdefault(v, proc(v))
+                          for v in column]  # fmt: skip
             else:
                 column = [v if v is None else proc(v) for v in column]
         values.append(column)
-    params = list(zip(*values, strict=True))
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        cursor.executemany(sql, params)
+        if dialect.name == "postgresql" and dialect.driver == "psycopg":
+            _psycopg_write(cursor, table, order, values, len(where), dialect)
+        else:
+            cursor.executemany(sql, list(zip(*values, strict=True)))
     finally:
         cursor.close()
+
+
+def _psycopg_write(cursor: Any, table: sa.Table, order: list[str], values: list[list], keys: int, dialect: Any) -> None:
+    """Write on PostgreSQL in one statement: COPY for inserts, an UPDATE from arrays for updates.
+
+    One executemany statement per row costs a round of the protocol each; COPY streams the rows, and the UPDATE
+    joins the table to the rows given as arrays. Rows that repeat a key are updated one by one, in order, as
+    the plain executemany would.
+    """
+    quote = dialect.identifier_preparer.quote
+    name = quote(table.name)
+    if not keys:
+        with cursor.copy(f"COPY {name} ({', '.join(map(quote, order))}) FROM STDIN") as copy:
+            for row in zip(*values, strict=True):
+                copy.write_row(row)
+        return
+    sets, where = order[:-keys], order[-keys:]
+    if len(set(zip(*values[-keys:], strict=True))) < len(values[0]):
+        marks = ", ".join(f"{quote(n)} = %s" for n in sets)
+        match = " AND ".join(f"{quote(n)} = %s" for n in where)
+        cursor.executemany(f"UPDATE {name} SET {marks} WHERE {match}", list(zip(*values, strict=True)))
+        return
+    arrays = ", ".join(f"%s::{_array_element(table.c[n].type, dialect)}[]" for n in order)
+    sql = (
+        f"UPDATE {name} AS t SET {', '.join(f'{quote(n)} = v.{quote(n)}' for n in sets)} "
+        f"FROM unnest({arrays}) AS v({', '.join(map(quote, order))}) "
+        f"WHERE {' AND '.join(f't.{quote(n)} = v.{quote(n)}' for n in where)}"
+    )
+    cursor.execute(sql, values)
+
+
+def _array_element(type_: Any, dialect: Any) -> str:
+    # Strings go as unbounded VARCHAR: an explicit cast to VARCHAR(n) would cut a long value short, while the
+    # assignment to the column refuses it, as the row-by-row UPDATE does.
+    if isinstance(type_, sa.String) and not isinstance(type_, sa.Enum):
+        return "VARCHAR"
+    return type_.compile(dialect=dialect)

@@ -247,13 +247,15 @@ def _accept(session, actor, record, outcome: _Outcome, state: BatchState, params
     session.add(record)
     session.flush()
     uscc = state.uscc_of
+    moments: dict[dt.datetime, str] = {}  # a batch's events share a few moments: render each once
     payloads = []
     for _position, effect in outcome.effects:
+        at = moments.get(effect.at) or moments.setdefault(effect.at, utc_text(effect.at))
         payload = {
             "item": effect.item.code_key,
             "type": effect.type.value,
             "org": uscc(state.org_id),
-            "at": utc_text(effect.at),
+            "at": at,
             "batch": record.client_batch_id,
         }
         if effect.to_org_id:

@@ -23,7 +23,7 @@ from sqlmodel import Session
 from core.db import driver_executemany
 from core.errors import CONFLICT, INVALID, NOT_FOUND, DomainError
 from trace import merkle
-from trace.canonical import canonical_bytes, utc_text
+from trace.canonical import canonical_bytes, flat_canonical_bytes, utc_text
 from trace.models import Checkpoint, LedgerEntry, LedgerHead, LedgerNode
 from trace.signing import key_id, public_pem
 
@@ -86,7 +86,7 @@ def append(session: Session, payloads: Sequence[dict[str, Any]], *, prev: dict[s
         idx, item = head.size + offset, payload["item"]
         link = prev.get(item)
         entry = {**payload, "v": ENTRY_VERSION, "idx": idx, "prev": link.hex() if link else None}
-        data = canonical_bytes(entry, checked=False)  # built from validated values: strings and integers only
+        data = flat_canonical_bytes(entry)  # built from validated values: strings and integers only
         leaf = merkle.leaf_hash(data)
         prev[item] = leaf
         entries.append({"idx": idx, "item_key": item, "entry": data, "leaf_hash": leaf})

@@ -78,7 +78,7 @@ _TRADE_STATEMENTS = {
     column: sa.select(TRADES).where(TRADES.c[column].in_(sa.bindparam("values", expanding=True)))
     for column in ("id", "product_id", "gtin")
 }
-_PACK_FIELDS = [c.name for c in _PACK_COLUMNS]
+_PACK_WIDTH = len(_PACK_COLUMNS)
 EVENTS = TraceEvent.__table__
 _DISPENSES = (
     sa.select(
@@ -93,7 +93,6 @@ _DISPENSES = (
     .where(EVENTS.c.item_id == sa.bindparam("item_id"), EVENTS.c.type.in_(("dispense", "undo")))
     .order_by(EVENTS.c.id)
 )
-_TRADE_FIELDS = [(f"t_{c.name}", c.name) for c in TRADES.c]
 
 
 class BatchState:
@@ -168,10 +167,9 @@ class BatchState:
         conn, stmt = self.session.connection(), _PACK_STATEMENTS[(by, self.lock)]
         for chunk in _chunks(values):
             for row in conn.execute(stmt, {"values": list(chunk)}).fetchall():
-                mapping = row._mapping
-                pack = Pack(**{name: mapping[name] for name in _PACK_FIELDS})
+                pack = Pack(*row[:_PACK_WIDTH])  # the pack's columns come first, in the order of its fields
                 if pack.trade_item_id not in self.trade_items:
-                    self.trade_items[pack.trade_item_id] = TradeRow(*(mapping[label] for label, _ in _TRADE_FIELDS))
+                    self.trade_items[pack.trade_item_id] = TradeRow(*row[_PACK_WIDTH:])
                 pack.mark_loaded()
                 self.items[pack.code_key] = pack
                 self.by_id[pack.id] = pack
@@ -296,7 +294,16 @@ class BatchState:
         changed = [p for p in self.items.values() if p.changed()]
         if not changed:
             return
-        params = [{**{name: getattr(p, name) for name in MUTABLE}, "id": p.id} for p in changed]
-        driver_executemany(self.session.connection(), ITEMS, params, where=("id",))
+        # Set only the columns that changed, one executemany per set of them (a batch has one or two): an unchanged
+        # column left out spares the database its index and foreign-key upkeep, and the rows end up the same.
+        groups: dict[tuple[str, ...], list[dict]] = {}
+        for pack in changed:
+            values = _mutable_values(pack)
+            names = tuple(name for name, new, old in zip(MUTABLE, values, pack.loaded, strict=True) if new != old)
+            row = {name: getattr(pack, name) for name in names}
+            row["id"] = pack.id
+            groups.setdefault(names, []).append(row)
+        for rows in groups.values():
+            driver_executemany(self.session.connection(), ITEMS, rows, where=("id",))
         for pack in changed:
             pack.mark_loaded()

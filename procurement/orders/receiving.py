@@ -10,9 +10,11 @@ The shipment row is locked first, so two pharmacists receiving the same shipment
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -79,7 +81,26 @@ def receive_shipment(
     request_sha256: str | None = None,
 ) -> tuple[Receipt, bool]:
     """Receive scanned packs of a shipment as its hospital; return the receipt and ``True`` when new."""
-    now = now or utcnow()
+    with _gc_paused():
+        return _receive(session, shipment_id, codes, actor, refusals, now or utcnow(), idempotency_key, request_sha256)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    # A receipt of 10,000 packs allocates some 200,000 short-lived, acyclic objects: enough to set off several full
+    # collections, each walking the whole heap of the process (a quarter of the receipt's time) to free nothing.
+    # Reference counting frees them all the same; any cycle left is collected after, once the collector is back on.
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _receive(session, shipment_id, codes, actor, refusals, now, idempotency_key, request_sha256):
     shipment = get_shipment(session, shipment_id=shipment_id, actor=actor, lock=True)
     actor.require(*HOSPITAL_ROLES, org_id=shipment.hospital_id)
     hashed = key_hash(idempotency_key)
@@ -259,7 +280,7 @@ def _capture_receive(session, actor, receipt, accepted: list[_Pack], cases, scan
         batch = capture.BatchIn(
             client_batch_id=f"receipt-{receipt.id}-{start // MAX_EVENTS}",
             events=[EventIn(EventType.RECEIVE, text) for text in part],
-            request_sha256=capture.request_digest(canonical_bytes({"codes": part})),
+            request_sha256=capture.request_digest(canonical_bytes({"codes": part}, checked=False)),  # parsed texts
             parsed={text: parsed[text] for text in part if text in parsed},
         )
         result = capture.capture(session, actor=actor, batch=batch, now=now)

@@ -315,8 +315,8 @@ def main(argv: list[str] | None = None) -> int:
                 measured.append(result)
                 print(f"round {n}: {len(one.codes):,} codes in {result.total:.3f} s (call {result.call:.3f} s, commit "
                       f"{result.commit:.3f} s) = {len(one.codes) / result.total:,.0f} codes/s; CPU {result.cpu:.3f} s; "
-                      f"{result.statements} "
-                      f"SQL statements; {events[-1]:,} receive events; checked")  # fmt: skip
+                      f"{result.statements} SQL statements; {events[-1]:,} receive events; checked; "
+                      f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
         finally:
             engine.dispose()
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
