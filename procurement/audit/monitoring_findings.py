@@ -61,15 +61,54 @@ def pair_key(a: pd.Series | np.ndarray, b: pd.Series | np.ndarray) -> np.ndarray
 
 def evidence(lines: pd.DataFrame, key: str, limit: int) -> pd.DataFrame:
     """Return, per value of ``key`` in ``lines``, the first ``limit`` line ids (by date, then id) and the line count."""
-    if lines.empty:
-        return pd.DataFrame({"line_ids": pd.Series(dtype=object), "line_count": pd.Series(dtype="int64")})
-    ordered = lines.sort_values([key, "prescribed_on", "line_id"], kind="stable")
-    counts = ordered.groupby(key, sort=False).size()
-    keys = ordered[key].to_numpy()
-    ids = ordered["line_id"].to_numpy()
+    keys = lines[key].to_numpy()
+    if keys.dtype == object:  # strings (trace codes): sort by their integer codes, in the strings' order
+        codes, uniques = pd.factorize(keys, sort=True)
+        line_ids, counts, present = evidence_arrays(codes, lines["prescribed_on"], lines["line_id"], limit)
+        index = pd.Index(np.asarray(uniques, dtype=object)[present], name=key, dtype=lines[key].dtype)
+    else:
+        line_ids, counts, index = evidence_arrays(keys, lines["prescribed_on"], lines["line_id"], limit)
+        index = pd.Index(index, name=key)
+    return pd.DataFrame({"line_ids": line_ids, "line_count": counts}, index=index)
+
+
+def evidence_arrays(
+    keys: np.ndarray, on: pd.Series | np.ndarray, line_id: pd.Series | np.ndarray, limit: int
+) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
+    """Return, per distinct key (ascending), the first ``limit`` line ids by date then id, the line count and the key.
+
+    One ``lexsort`` and slicing: the capped ids are converted to Python once and cut into one list per key.
+    """
+    keys = np.asarray(keys)
+    if not len(keys):
+        return [], np.zeros(0, dtype=np.int64), keys
+    on = np.asarray(on, dtype="datetime64[ns]").view(np.int64)
+    ids = np.asarray(line_id, dtype=np.int64)
+    order = np.lexsort((ids, on, keys))
+    keys, ids = keys[order], ids[order]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    firsts = [ids[s : s + min(limit, int(n))].tolist() for s, n in zip(starts, counts.to_numpy(), strict=True)]
-    return pd.DataFrame({"line_ids": firsts, "line_count": counts.to_numpy()}, index=counts.index)
+    counts = np.diff(np.r_[starts, len(keys)])
+    rank = np.arange(len(keys)) - np.repeat(starts, counts)  # position of each line within its key
+    kept = ids[rank < limit].tolist()
+    ends = np.cumsum(np.minimum(counts, limit)).tolist()
+    firsts = [kept[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    return firsts, counts.astype(np.int64), keys[starts]
+
+
+def evidence_of_groups(
+    lines: pd.DataFrame, fid_of_group: np.ndarray, codes: np.ndarray, rows: np.ndarray | None, limit: int
+) -> pd.DataFrame:
+    """Return the evidence per finding id, from ``rows`` (all lines when None) whose group code (``codes``, aligned
+    with ``rows``) has a finding id in ``fid_of_group`` (−1: none)."""
+    fid = fid_of_group[codes]
+    chosen = np.flatnonzero(fid >= 0)
+    fid = fid[chosen]
+    if rows is not None:
+        chosen = rows[chosen]
+    ids, counts, keys = evidence_arrays(
+        fid, lines["prescribed_on"].to_numpy()[chosen], lines["line_id"].to_numpy()[chosen], limit
+    )
+    return pd.DataFrame({"line_ids": ids, "line_count": counts}, index=keys)
 
 
 def build(
@@ -123,11 +162,15 @@ def _plain(value: Any) -> Any:
 
 def _column_values(column: pd.Series) -> list[Any]:
     """Return a column as JSON-friendly Python values, converted column-wise (NaN/NA → None, dates → ISO)."""
-    if pd.api.types.is_datetime64_any_dtype(column.dtype):
-        whole_day = column.dt.normalize() == column
-        text = column.dt.strftime("%Y-%m-%d").where(whole_day, column.dt.strftime("%Y-%m-%dT%H:%M:%S"))
-        return text.astype(object).where(column.notna(), None).tolist()
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):  # few distinct dates: format each once
+        codes, uniques = pd.factorize(column)
+        stamps = [pd.Timestamp(value) for value in uniques]
+        texts = [t.strftime("%Y-%m-%d" if t == t.normalize() else "%Y-%m-%dT%H:%M:%S") for t in stamps]
+        texts.append(None)  # code −1 (missing) picks None
+        return [texts[code] for code in codes.tolist()]
     if pd.api.types.is_numeric_dtype(column.dtype):
+        if not column.hasnans:  # numpy's tolist gives Python numbers at once
+            return column.to_numpy(dtype=getattr(column.dtype, "numpy_dtype", column.dtype)).tolist()
         return column.astype(object).where(column.notna(), None).tolist()
     return [_plain(v) for v in column.tolist()]
 
@@ -137,6 +180,8 @@ def _records(frame: pd.DataFrame | None, n: int) -> list[Any]:
         return [None] * n
     columns = list(frame.columns)
     values = [_column_values(frame[c]) for c in columns]
+    if len(columns) == 1:  # the common case (a prescription id), without a zip per finding
+        return [{columns[0]: value} for value in values[0]]
     return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)] if columns else [{}] * n
 
 

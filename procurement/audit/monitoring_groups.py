@@ -18,21 +18,34 @@ import pandas as pd
 DENSE_LIMIT = 1 << 24
 
 MAX_DAY_SPAN = 100_000  # days between the first and last prescription date for the calendar lookup (~270 years)
+NS_PER_DAY = 86_400 * 10**9
 
 Codes = tuple[np.ndarray, int]  # (code per line, number of possible codes)
 
 
-def codes_of(values: np.ndarray) -> Codes:
-    """Return integer codes for an id column: offsets from the minimum when dense enough, else factorised."""
+def dense_codes(values: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """Return integer codes for an id column, their number and the id each code stands for.
+
+    Codes are the ids themselves when they are small, else offsets from the minimum when the ids are dense enough
+    (codes of ids absent are allowed), else factorised. The codes may share memory with ``values``: never modify them.
+    """
     values = np.asarray(values)
     if len(values) == 0:
-        return np.zeros(0, dtype=np.int64), 0
+        return np.zeros(0, dtype=np.int64), 0, np.zeros(0, dtype=np.int64)
     low, high = int(values.min()), int(values.max())
     span = high - low + 1
+    if low >= 0 and high < max(4 * len(values), 1 << 16) and high < DENSE_LIMIT:  # ids from 0 or 1 up: as they are
+        return values.astype(np.int64, copy=False), high + 1, np.arange(high + 1, dtype=np.int64)
     if span <= max(4 * len(values), 1 << 16) and span <= DENSE_LIMIT:
-        return (values - low).astype(np.int64, copy=False), span
+        return (values - low).astype(np.int64, copy=False), span, np.arange(low, high + 1, dtype=np.int64)
     codes, uniques = pd.factorize(values)
-    return codes.astype(np.int64, copy=False), len(uniques)
+    return codes.astype(np.int64, copy=False), len(uniques), np.asarray(uniques, dtype=np.int64)
+
+
+def codes_of(values: np.ndarray) -> Codes:
+    """Return integer codes for an id column: offsets from the minimum when dense enough, else factorised."""
+    codes, size, _ = dense_codes(values)
+    return codes, size
 
 
 def compact(codes: np.ndarray, size: int) -> Codes:
@@ -44,9 +57,17 @@ def compact(codes: np.ndarray, size: int) -> Codes:
 
 def combine(*parts: Codes) -> Codes:
     """Combine several code columns into one code per combination: ``codes * n + more`` while the key space stays
-    within :data:`DENSE_LIMIT` (codes not in use are allowed: see :func:`used`), compacting or hashing beyond it."""
-    codes, size = parts[0]
-    for more, n in parts[1:]:
+    within :data:`DENSE_LIMIT` (codes not in use are allowed: see :func:`used`), compacting or hashing beyond it.
+
+    When the whole key space is too wide, parts that the widest part determines (a physician works in one hospital
+    and department) are dropped first: each code of the widest part is then already one combination. The codes may
+    share memory with a part's: never modify them.
+    """
+    ordered = sorted(parts, key=lambda part: -part[1])
+    if np.prod([max(n, 1) for _, n in ordered], dtype=float) > DENSE_LIMIT:
+        ordered = [ordered[0], *_undetermined(ordered[0], ordered[1:])]
+    codes, size = ordered[0]
+    for more, n in ordered[1:]:
         n = max(n, 1)
         if size * n > DENSE_LIMIT:
             codes, size = compact(codes, size)
@@ -54,8 +75,19 @@ def combine(*parts: Codes) -> Codes:
             factorised, uniques = pd.factorize(codes * n + more)
             codes, size = factorised.astype(np.int64, copy=False), len(uniques)
             continue
-        codes, size = codes * n + more, size * n
+        codes = codes * n  # a new array: the parts stay untouched
+        codes += more
+        size *= n
     return codes, size
+
+
+def _undetermined(widest: Codes, others: list[Codes]) -> list[Codes]:
+    """Return the parts whose value is not the same on every line of a code of ``widest``."""
+    codes, size = widest
+    if not len(codes):
+        return others
+    first = first_index(codes, size)[codes]  # each line's first line of the same code
+    return [(more, n) for more, n in others if not np.array_equal(more[first], more)]
 
 
 def used(first: np.ndarray) -> np.ndarray:
@@ -75,15 +107,29 @@ def sums(codes: np.ndarray, size: int, weights: np.ndarray | None = None) -> np.
     return np.bincount(codes, weights=weights, minlength=size)
 
 
+def category_codes(categorical: pd.Series) -> Codes:
+    """Return a categorical column's codes as int64, missing values forming a group of their own (the last)."""
+    codes = categorical.cat.codes.to_numpy()
+    n = len(categorical.cat.categories)
+    missing = codes < 0
+    codes = codes.astype(np.int64)
+    if missing.any():
+        codes[missing] = n
+    return codes, n + 1
+
+
 class LineGroups:
     """The line frame's group codes, computed once and shared by every rule of a run."""
 
     def __init__(self, lines: pd.DataFrame) -> None:
         self.lines = lines
         self.n = len(lines)
+        self.ids: dict[str, np.ndarray] = {}  # per id column: the id each code stands for
 
     def _ids(self, column: str) -> Codes:
-        return codes_of(self.lines[column].to_numpy(dtype=np.int64))
+        codes, size, ids = dense_codes(self.lines[column].to_numpy(dtype=np.int64))
+        self.ids[column] = ids
+        return codes, size
 
     @cached_property
     def hospital(self) -> Codes:
@@ -103,51 +149,51 @@ class LineGroups:
 
     @cached_property
     def department(self) -> Codes:
-        return self._category("department")
+        return category_codes(self.lines["department"])
 
     @cached_property
     def generic(self) -> Codes:
-        return self._category("generic_name")
-
-    def _category(self, column: str) -> Codes:
-        cat = self.lines[column].cat
-        codes = cat.codes.to_numpy().astype(np.int64)
-        n = len(cat.categories)
-        return np.where(codes < 0, n, codes), n + 1  # missing values form a group of their own
+        return category_codes(self.lines["generic_name"])
 
     @cached_property
-    def _months(self) -> np.ndarray:
-        """Calendar month (year × 12 + month − 1) of each line, via its day: numpy's month conversion is slow on
-        millions of values, but a period spans few distinct days, so only those are converted."""
-        days = self.lines["prescribed_on"].to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
-        if not len(days):
-            return days
-        low = int(days.min())
-        span = int(days.max()) - low + 1
-        if span > MAX_DAY_SPAN:  # centuries of dates: convert each one
-            return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) + 1970 * 12
-        calendar = (
-            np.arange(low, low + span).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
-        ) + 1970 * 12
-        return calendar[days - low]
+    def _months(self) -> tuple[np.ndarray, int, int]:
+        """Month codes of the prescription dates, their number and the calendar month (year × 12 + month − 1) of
+        code 0. Via the day: numpy's month conversion is slow on millions of values, but a period spans few distinct
+        days, so only those are converted, and the calendar's first and last days give the range."""
+        stamps = self.lines["prescribed_on"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+        if not len(stamps):
+            return np.zeros(0, dtype=np.int64), 0, 0
+        days = np.floor_divide(stamps, NS_PER_DAY)
+        low, high = int(days.min()), int(days.max())
+        if high - low + 1 > MAX_DAY_SPAN:  # centuries of dates: convert each one
+            months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+            base = int(months.min())
+            return months - base, int(months.max()) - base + 1, base + 1970 * 12
+        calendar = np.arange(low, high + 1).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        base = int(calendar[0])
+        calendar -= base
+        days -= low
+        return calendar[days], int(calendar[-1]) + 1, base + 1970 * 12
 
     @cached_property
     def month(self) -> Codes:
         """Calendar months of the prescription date, numbered from the first month present."""
-        months = self._months
-        if not len(months):
-            return months, 0
-        return months - self.month_base, int(months.max()) - self.month_base + 1
+        return self._months[:2]
 
-    @cached_property
+    @property
     def month_base(self) -> int:
         """The calendar month (year × 12 + month − 1) that month code 0 stands for."""
-        return int(self._months.min()) if len(self._months) else 0
+        return self._months[2]
 
     @cached_property
     def first_line_of_prescription(self) -> np.ndarray:
         """Boolean per line: the first line of its prescription (counting each prescription once)."""
         codes, size = self.prescription
+        if self.n and bool((codes[1:] >= codes[:-1]).all()):  # lines in prescription order, as loaded
+            flags = np.empty(self.n, dtype=bool)
+            flags[0] = True
+            np.not_equal(codes[1:], codes[:-1], out=flags[1:])
+            return flags
         first = first_index(codes, size)
         flags = np.zeros(self.n, dtype=bool)
         flags[first[first >= 0]] = True

@@ -22,9 +22,16 @@ def _prescription_findings(
     flagged: pd.DataFrame, code: str, severity: str, ps, limit: int, measure: str = "days_supply"
 ) -> pd.DataFrame:
     """Group one rule's flagged lines (with ``value`` and ``threshold``) into one finding per prescription."""
-    table = flagged.groupby("prescription_id").agg(
-        **{c: (c, "first") for c in PEOPLE}, value=("value", "max"), threshold=("threshold", "first")
-    )
+    if flagged["department"].isna().any():  # "first" skips missing values: let pandas find them
+        table = flagged.groupby("prescription_id").agg(
+            **{c: (c, "first") for c in PEOPLE}, value=("value", "max"), threshold=("threshold", "first")
+        )
+    else:  # the first line of each prescription (in frame order) and the longest one, from one stable sort
+        rx = flagged["prescription_id"].to_numpy()
+        order = np.argsort(rx, kind="stable")
+        starts = np.flatnonzero(np.r_[True, rx[order][1:] != rx[order][:-1]])
+        table = flagged.iloc[order[starts]].set_index("prescription_id")[[*PEOPLE, "threshold"]]
+        table.insert(len(PEOPLE), "value", np.maximum.reduceat(flagged["value"].to_numpy()[order], starts))
     table = table.join(mf.evidence(flagged, "prescription_id", limit))
     table["subject"] = "prescription:" + table.index.astype("string")
     details = pd.DataFrame({"prescription_id": table.index}, index=table.index)
@@ -41,21 +48,28 @@ def quantity_rules(lines: pd.DataFrame, params: mr.MonitoringParams, groups: Lin
     7/3-day limit with its reason recorded is 7.4's exception, not a long prescription.
     """
     q, lr, limit_n = params.quantity, params.long_rx, params.general["evidence_limit"]
-    days = lines["days_supply"].to_numpy(dtype="float64", na_value=np.nan)
-    limit = mf.lookup(lines["setting"], {k: float(v) for k, v in q["days_by_setting"].items()}).astype("float64")
-    long_setting = mf.member(lines["setting"], lr["settings"])
-    chronic = lines["chronic"].to_numpy(dtype=bool)
-    reason = lines["reason_recorded"].to_numpy(dtype=bool)
-    excluded = mf.member(lines["drug_class"], lr["excluded_classes"])
-    exempt = mf.member(lines["drug_class"], lr["exempt_with_reason"]) & reason
-    normal_days, max_days = lr["normal_weeks"] * 7.0, lr["max_weeks"] * 7.0
+    # Every finding needs a line over its setting's limit: find those few first, judge the rest on them alone.
+    limits = mf.lookup(lines["setting"], {k: float(v) for k, v in q["days_by_setting"].items()}).astype("float64")
+    all_days = lines["days_supply"].to_numpy(dtype="float64", na_value=np.nan)
     with np.errstate(invalid="ignore"):
-        over = days > limit  # NaN limit (inpatient) is never over
-    long_rx = over & long_setting & chronic  # a long prescription (长期处方) for a stable chronic patient
+        rows = np.flatnonzero(all_days > limits)  # NaN limit (inpatient) is never over
+    if not len(rows):
+        return mf.empty_findings()
+    cols = ["line_id", "prescription_id", "prescribed_on", *PEOPLE, "setting", "drug_class", "chronic",
+            "reason_recorded"]  # fmt: skip
+    sub = lines[cols].take(rows)
+    days, limit = all_days[rows], limits[rows]
+    long_setting = mf.member(sub["setting"], lr["settings"])
+    chronic = sub["chronic"].to_numpy(dtype=bool)
+    reason = sub["reason_recorded"].to_numpy(dtype=bool)
+    excluded = mf.member(sub["drug_class"], lr["excluded_classes"])
+    exempt = mf.member(sub["drug_class"], lr["exempt_with_reason"]) & reason
+    normal_days, max_days = lr["normal_weeks"] * 7.0, lr["max_weeks"] * 7.0
+    long_rx = long_setting & chronic  # a long prescription (长期处方) for a stable chronic patient
     rules = (
-        (mr.QTY_OVER_LIMIT, q, q["severity"], over & ~reason & ~(chronic & long_setting), limit),
+        (mr.QTY_OVER_LIMIT, q, q["severity"], ~reason & ~(chronic & long_setting), limit),
         (mr.LONG_EXCLUDED_CLASS, lr, lr["excluded_severity"], long_rx & excluded & ~exempt, limit),
-        (mr.LONG_OVER_MAX, lr, lr["severities"][mr.LONG_OVER_MAX], over & (days > max_days), max_days),
+        (mr.LONG_OVER_MAX, lr, lr["severities"][mr.LONG_OVER_MAX], days > max_days, max_days),
         (
             mr.LONG_NO_REASON,
             lr,
@@ -67,9 +81,9 @@ def quantity_rules(lines: pd.DataFrame, params: mr.MonitoringParams, groups: Lin
     out = []
     for code, ps, severity, mask, threshold in rules:
         if mask.any():
-            sub = lines.loc[mask, ["line_id", "prescription_id", "prescribed_on", *PEOPLE]]
-            sub = sub.assign(value=days[mask], threshold=np.broadcast_to(threshold, days.shape)[mask])
-            out.append(_prescription_findings(sub, code, severity, ps, limit_n))
+            flagged = sub.loc[mask, ["line_id", "prescription_id", "prescribed_on", *PEOPLE]]
+            flagged = flagged.assign(value=days[mask], threshold=np.broadcast_to(threshold, days.shape)[mask])
+            out.append(_prescription_findings(flagged, code, severity, ps, limit_n))
     return mf.concat(out)
 
 
@@ -82,7 +96,7 @@ def drug_count_rule(lines: pd.DataFrame, params: mr.MonitoringParams, groups: Li
     if not candidates.any():
         return mf.empty_findings()
     mask &= candidates[rx]
-    sub = lines.loc[mask]
+    sub = lines[["line_id", "prescription_id", "prescribed_on", "product_id", *PEOPLE]].loc[mask]
     drugs = sub.drop_duplicates(["prescription_id", "product_id"]).groupby("prescription_id").size()
     flagged = drugs[drugs > dc["max_drugs"]]
     sub = sub[sub["prescription_id"].isin(flagged.index)]
@@ -113,8 +127,13 @@ def abnormal_rule(lines: pd.DataFrame, params: mr.MonitoringParams, groups: Line
     suspects = per_physician.index[per_physician >= ab["restrict_after"]]
     if not len(suspects):
         return mf.empty_findings()
-    of_suspects = lines["physician_id"].isin(suspects).to_numpy()
-    theirs = lines[of_suspects].assign(bad=bad_line[of_suspects])
+    physician, n_physicians = (groups or LineGroups(lines)).physician
+    suspect = np.zeros(n_physicians, dtype=bool)
+    bad_rows = np.flatnonzero(bad_line)
+    suspect[physician[bad_rows[np.isin(lines["physician_id"].to_numpy()[bad_rows], suspects)]]] = True
+    of_suspects = np.flatnonzero(suspect[physician])
+    cols = ["line_id", "prescription_id", "hospital_id", "department", "physician_id", "prescribed_on"]
+    theirs = lines[cols].take(of_suspects).assign(bad=bad_line[of_suspects])
     rx = (
         theirs.groupby("prescription_id")
         .agg(
@@ -187,9 +206,9 @@ def non_winning_rule(
     prescription's day (same-day receipts are given the benefit of the doubt). One finding per hospital × product.
     """
     ps = params.winning
-    winner = lines["winning_product_id"].to_numpy(dtype="float64", na_value=np.nan)
-    product = lines["product_id"].to_numpy(dtype="float64")
-    mask = ~np.isnan(winner) & (winner != product)
+    winners = lines["winning_product_id"].array  # nullable integers: compare as int64, missing ones masked out
+    mask = winners.to_numpy(dtype="int64", na_value=-1) != lines["product_id"].to_numpy(dtype="int64")
+    mask &= ~winners.isna()
     if not mask.any():
         return mf.empty_findings()
     cols = ["line_id", "prescribed_on", "product_id", "winning_product_id", "amount", *PEOPLE]
@@ -217,37 +236,56 @@ def non_winning_rule(
     return mf.build(mr.NON_WINNING_CHOSEN, ps["severity"], ps, table, measure="amount", threshold=0.0, details=details)
 
 
+def _received_packs(received: pd.DataFrame, pairs: pd.DataFrame) -> np.ndarray:
+    """Return the packs received of each hospital × product of ``pairs`` (0 where nothing was received)."""
+    packs = received["received_packs"].to_numpy(dtype="float64")
+    try:  # one int64 key per pair: sorted and searched in numpy, no hashing of two-level keys
+        key = mf.pair_key(received["hospital_id"], received["product_id"])
+        wanted = mf.pair_key(pairs["hospital_id"], pairs["product_id"])
+    except ValueError:  # ids beyond the combined key's range
+        index = pd.MultiIndex.from_frame(received[["hospital_id", "product_id"]])
+        got = pd.Series(packs, index=index).groupby(level=[0, 1]).sum()
+        wanted_index = pd.MultiIndex.from_frame(pairs[["hospital_id", "product_id"]])
+        return got.reindex(wanted_index).fillna(0.0).to_numpy()
+    keys, inverse = np.unique(key, return_inverse=True)
+    totals = np.bincount(inverse, weights=packs, minlength=len(keys))
+    if not len(keys):
+        return np.zeros(len(wanted))
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(keys[at] == wanted, totals[at], 0.0)
+
+
 def over_received_rule(
     lines: pd.DataFrame, received: pd.DataFrame, params: mr.MonitoringParams, groups: LineGroups | None = None
 ) -> pd.DataFrame:
     """Flag hospital × product pairs whose dispensed packs exceed the packs received (0.7, 5.6.7 R6).
 
-    A product with no receipt at the hospital counts as zero received.
+    A product with no receipt at the hospital counts as zero received. Consumable lines are left out: consumables
+    carry no trace codes, so no receipt of them is ever counted.
     """
     ps = params.received
     g = groups or LineGroups(lines)
     codes, size = combine(g.hospital, g.product)
+    rows = np.flatnonzero(~lines["consumable"].to_numpy(dtype=bool))
+    codes = codes[rows]
     first = first_index(codes, size)
     groups = used(first)
-    first = first[groups]
+    first = rows[first[groups]]
     pairs = pd.DataFrame(
         {
             "hospital_id": lines["hospital_id"].to_numpy()[first],
             "product_id": lines["product_id"].to_numpy()[first],
-            "value": sums(codes, size, lines["quantity"].to_numpy(dtype="float64"))[groups],
+            "value": sums(codes, size, lines["quantity"].to_numpy(dtype="float64")[rows])[groups],
         }
     )
-    got = received.groupby(["hospital_id", "product_id"])["received_packs"].sum()
-    pairs["received_packs"] = got.reindex(pd.MultiIndex.from_frame(pairs[["hospital_id", "product_id"]])).to_numpy()
-    pairs["received_packs"] = pairs["received_packs"].fillna(0.0)
+    pairs["received_packs"] = _received_packs(received, pairs)
     over = (pairs["value"] > pairs["received_packs"] + ps["tolerance_packs"]).to_numpy()
     if not over.any():
         return mf.empty_findings()
     fid_of_group = np.full(size, -1, dtype=np.int64)
     fid_of_group[groups[over]] = np.arange(int(over.sum()))
-    fid = fid_of_group[codes]
-    sub = lines.loc[fid >= 0, ["line_id", "prescribed_on"]].assign(fid=fid[fid >= 0])
-    table = pairs[over].reset_index(drop=True).join(mf.evidence(sub, "fid", params.general["evidence_limit"]))
+    evidence = mf.evidence_of_groups(lines, fid_of_group, codes, rows, params.general["evidence_limit"])
+    table = pairs[over].reset_index(drop=True).join(evidence)
     table["subject"] = (
         "hospital:" + table["hospital_id"].astype("string") + "/product:" + table["product_id"].astype("string")
     )
@@ -264,22 +302,22 @@ def trace_code_rule(lines: pd.DataFrame, params: mr.MonitoringParams, groups: Li
     first patient: the second dispensing is the suspect one (R2).
     """
     ps = params.trace
-    present = np.flatnonzero(lines["trace_code"].notna().to_numpy(dtype=bool))
-    codes = lines["trace_code"].iloc[present].to_numpy(dtype=object)
-    # Hash each code once (vectorised) and find repeated hashes by sorting; a hash collision only adds a candidate,
-    # which the exact comparison below drops.
-    hashes = pd.util.hash_array(codes, categorize=False)
+    values = np.asarray(lines["trace_code"].array, dtype=object)  # the strings as stored, no copy
+    # Python's own string hash (cached on each string) is the cheapest vectorisable digest: sorting the hashes finds
+    # the repeated ones, and a bitmap on their low bits narrows millions of lines to a handful. Missing codes share
+    # one hash and are dropped there; a hash collision only adds a candidate, which the exact comparison below drops.
+    hashes = np.fromiter(map(hash, values), dtype=np.int64, count=len(values))
     ordered = np.sort(hashes)
     twice = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
     if not len(twice):
         return mf.empty_findings()
-    # Which lines carry a repeated hash: a bitmap on the low bits narrows millions to a handful, checked exactly.
     bitmap = np.zeros(HASH_BUCKETS, dtype=bool)
-    bitmap[twice & np.uint64(HASH_BUCKETS - 1)] = True
-    maybe = np.flatnonzero(bitmap[hashes & np.uint64(HASH_BUCKETS - 1)])
+    bitmap[twice & (HASH_BUCKETS - 1)] = True
+    maybe = np.flatnonzero(bitmap[hashes & (HASH_BUCKETS - 1)])
     maybe = maybe[np.isin(hashes[maybe], twice)]
+    maybe = maybe[~pd.isna(values[maybe])]
     repeated = np.zeros(len(lines), dtype=bool)
-    repeated[present[maybe]] = True
+    repeated[maybe] = True
     cols = ["line_id", "prescribed_on", "trace_code", "patient_key", "product_id", *PEOPLE]
     sub = lines.loc[repeated, cols].sort_values(["trace_code", "prescribed_on", "line_id"], kind="stable")
     patients = sub.groupby("trace_code")["patient_key"].nunique()

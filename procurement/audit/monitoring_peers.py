@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from procurement.audit import monitoring_findings as mf
+from procurement.audit import monitoring_groups as mg
 from procurement.audit import monitoring_rules as mr
 from procurement.audit import stats
 from procurement.audit.monitoring_groups import LineGroups, combine, first_index, sums, used
@@ -55,13 +56,6 @@ def watched_lines(lines: pd.DataFrame, kd) -> np.ndarray:
     return watched_categories(lines["generic_name"], kd)[lines["generic_name"].cat.codes.to_numpy()]
 
 
-def _evidence_by_fid(lines: pd.DataFrame, fid: np.ndarray, mask: np.ndarray, limit: int) -> pd.DataFrame:
-    """Return the evidence of each finding id from the lines whose ``fid`` (−1: none) is set and ``mask`` holds."""
-    chosen = mask & (fid >= 0)
-    sub = lines.loc[chosen, ["line_id", "prescribed_on"]].assign(fid=fid[chosen])
-    return mf.evidence(sub, "fid", limit)
-
-
 def _monthly(lines: pd.DataFrame, g: LineGroups) -> tuple[pd.DataFrame, np.ndarray, int]:
     """Return amounts per hospital × month × generic name (indexed by group code), each line's group code, and the
     number of codes."""
@@ -79,6 +73,46 @@ def _monthly(lines: pd.DataFrame, g: LineGroups) -> tuple[pd.DataFrame, np.ndarr
     return monthly, codes, size
 
 
+def _watched_months(lines: pd.DataFrame, g: LineGroups, watched_codes: np.ndarray):
+    """Return the hospital-months of watched generic names with amount and rank (indexed by group code), each line's
+    group code, and the number of codes.
+
+    When hospital × month × generic name fits ``DENSE_LIMIT``, the amounts form a (hospital-month × generic
+    name) matrix and each watched entry is ranked by comparing it with its row; else through the used groups.
+    """
+    (h, n_h), (m, n_m), (gen, n_g) = g.hospital, g.month, g.generic
+    if n_h * max(n_m, 1) * n_g > mg.DENSE_LIMIT:
+        monthly, codes, size = _monthly(lines, g)
+        rows = np.flatnonzero(np.isin(monthly["generic"].to_numpy(), watched_codes))
+        ranks = _ranks_desc(monthly["hm"].to_numpy(), monthly["amount"].to_numpy(), rows)
+        return monthly.iloc[rows].assign(rank=ranks).drop(columns="hm"), codes, size
+    n_m = max(n_m, 1)
+    codes, size = h * n_m, n_h * n_m * n_g
+    codes += m
+    codes *= n_g
+    codes += gen
+    amounts = sums(codes, size, lines["amount"].to_numpy(dtype="float64")).reshape(-1, n_g)
+    present = (sums(codes, size) > 0).reshape(-1, n_g)
+    # Rank = 1 + the generic names of the hospital-month with a strictly larger amount (ties at the minimum);
+    # absent ones count as −∞. One whole-matrix comparison per watched name: contiguous, no row copies.
+    ranked = np.where(present, amounts, -np.inf)
+    hms, generics, ranks = [], [], []
+    for code in watched_codes:
+        rows = np.flatnonzero(present[:, code])
+        larger = (ranked > ranked[:, code : code + 1]).sum(axis=1)
+        hms.append(rows)
+        generics.append(np.full(len(rows), code, dtype=np.int64))
+        ranks.append(larger[rows] + 1.0)
+    hm, generic, rank = np.concatenate(hms), np.concatenate(generics), np.concatenate(ranks)
+    amount = amounts[hm, generic]
+    mine = pd.DataFrame(
+        {"hospital_id": g.ids["hospital_id"][hm // n_m], "month": hm % n_m + g.month_base, "generic": generic,
+         "amount": amount, "rank": rank},
+        index=hm * n_g + generic,
+    )  # fmt: skip
+    return mine, codes, size
+
+
 def key_drug_rules(lines: pd.DataFrame, params: mr.MonitoringParams, groups: LineGroups | None = None) -> pd.DataFrame:
     """Flag key-monitored drugs in a hospital's monthly top-N by amount, in it for consecutive months, or growing.
 
@@ -90,11 +124,11 @@ def key_drug_rules(lines: pd.DataFrame, params: mr.MonitoringParams, groups: Lin
     watched = watched_lines(lines, kd)
     if not watched.any():
         return mf.empty_findings()
-    monthly, codes, size = _monthly(lines, groups or LineGroups(lines))
+    g = groups or LineGroups(lines)
     names = np.append(np.asarray(lines["generic_name"].cat.categories, dtype=object), None)
     watched_codes = np.flatnonzero(watched_categories(lines["generic_name"], kd))
-    rows = np.flatnonzero(np.isin(monthly["generic"].to_numpy(), watched_codes))
-    mine = monthly.iloc[rows].assign(rank=_ranks_desc(monthly["hm"].to_numpy(), monthly["amount"].to_numpy(), rows))
+    mine, codes, size = _watched_months(lines, g, watched_codes)
+    watched_rows = np.flatnonzero(watched)
     mine = mine.rename_axis("group").reset_index()
     mine = mine.sort_values(["hospital_id", "generic", "month"], kind="stable").reset_index(drop=True)
     mine["top"] = mine["rank"] <= kd["top_n"]
@@ -124,7 +158,7 @@ def key_drug_rules(lines: pd.DataFrame, params: mr.MonitoringParams, groups: Lin
             fid_of_group[span["group"].to_numpy()] = fid_of_run.reindex(span["run"]).to_numpy()
         else:
             fid_of_group[hits["group"].to_numpy()] = np.arange(len(hits))
-        table = hits.join(_evidence_by_fid(lines, fid_of_group[codes], watched, limit))
+        table = hits.join(mf.evidence_of_groups(lines, fid_of_group, codes[watched_rows], watched_rows, limit))
         label = [month_label(m) for m in table["month"]]
         table["generic_name"] = names[table["generic"].to_numpy()]
         table["subject"] = [f"hospital:{h}/{n}/{m}" for h, n, m in zip(table["hospital_id"], table["generic_name"],
@@ -144,9 +178,7 @@ def key_drug_rules(lines: pd.DataFrame, params: mr.MonitoringParams, groups: Lin
 
 def _peer_flags(values: pd.Series, by: list[pd.Series], ps) -> pd.DataFrame:
     """Return percentile rank, sample z-score and the peers' figures, and whether each value is an outlier."""
-    frame = stats.peer_summary(values, by)
-    frame["percentile"] = stats.percentile_rank(values, by)
-    frame["zscore"] = stats.zscore(values, by)
+    frame = stats.peer_figures(values, by)
     frame["flag"] = (
         (frame["peer_n"] >= ps["min_peers"])
         & (frame["percentile"] >= ps["percentile_threshold"])
@@ -162,10 +194,9 @@ def peer_rules(lines: pd.DataFrame, params: mr.MonitoringParams, groups: LineGro
     """
     pe, limit = params.peers, params.general["evidence_limit"]
     g = groups or LineGroups(lines)
-    watched = watched_lines(lines, params.key_drugs)
+    watched = np.flatnonzero(watched_lines(lines, params.key_drugs))
     amount = lines["amount"].to_numpy(dtype="float64")
-    watched_amount = np.where(watched, amount, 0.0)
-    first_lines = g.first_line_of_prescription.astype("float64")
+    first_lines = np.flatnonzero(g.first_line_of_prescription)
     dept_names = np.append(np.asarray(lines["department"].cat.categories, dtype=object), None)
     out = []
     levels = (
@@ -180,8 +211,9 @@ def peer_rules(lines: pd.DataFrame, params: mr.MonitoringParams, groups: LineGro
         first = first[groups]
         table = pd.DataFrame(
             {"hospital_id": lines["hospital_id"].to_numpy()[first], "dept": g.department[0][first],
-             "amount": sums(codes, size, amount)[groups], "watched_amount": sums(codes, size, watched_amount)[groups],
-             "prescriptions": sums(codes, size, first_lines)[groups]},
+             "amount": sums(codes, size, amount)[groups],
+             "watched_amount": sums(codes[watched], size, amount[watched])[groups],
+             "prescriptions": sums(codes[first_lines], size).astype("float64")[groups]},
             index=groups,
         )  # fmt: skip
         if code == mr.PHYSICIAN_OUTLIER:
@@ -198,8 +230,9 @@ def peer_rules(lines: pd.DataFrame, params: mr.MonitoringParams, groups: LineGro
             hits = table[flagged].assign(value=measures[measure][flagged]).reset_index(names="group")
             fid_of_group = np.full(size, -1, dtype=np.int64)
             fid_of_group[hits["group"].to_numpy()] = np.arange(len(hits))
-            mask = watched if measure == "monitored_share" else np.ones(len(lines), dtype=bool)
-            hits = hits.join(_evidence_by_fid(lines, fid_of_group[codes], mask, limit))
+            rows = watched if measure == "monitored_share" else None
+            line_codes = codes if rows is None else codes[rows]
+            hits = hits.join(mf.evidence_of_groups(lines, fid_of_group, line_codes, rows, limit))
             hits["department"] = dept_names[hits["dept"].to_numpy()]
             who = ("/physician:" + hits["physician_id"].astype(str)) if "physician_id" in hits else ""
             hits["subject"] = ("hospital:" + hits["hospital_id"].astype(str) + "/" + hits["department"].astype(str)
@@ -220,18 +253,18 @@ def consumable_rule(lines: pd.DataFrame, params: mr.MonitoringParams, groups: Li
     sample z-score at or above ``z_threshold``, or an amount at or above ``median_multiple`` × the peers' median.
     """
     cs, limit = params.consumables, params.general["evidence_limit"]
-    mask = lines["consumable"].to_numpy(dtype=bool) & lines["case_id"].notna().to_numpy(dtype=bool)
-    if not mask.any():
+    rows = np.flatnonzero(lines["consumable"].to_numpy(dtype=bool))
+    sub = lines[["line_id", "prescribed_on", "hospital_id", "department", "physician_id", "case_id", "amount"]]
+    sub = sub.take(rows)
+    sub = sub[sub["case_id"].notna().to_numpy(dtype=bool)]
+    if sub.empty:
         return mf.empty_findings()
-    sub = lines.loc[mask, ["line_id", "prescribed_on", "hospital_id", "department", "physician_id", "case_id",
-                           "amount"]]  # fmt: skip
     cases = sub.groupby(["hospital_id", "case_id"], sort=False, observed=True).agg(
         department=("department", "first"), physician_id=("physician_id", "first"), value=("amount", "sum")
     ).reset_index()  # fmt: skip
     by = [cases["department"]] if cs["peer_scope"] == "department" else [cases["hospital_id"], cases["department"]]
-    peers = stats.peer_summary(cases["value"], by)
-    peers["zscore"] = stats.zscore(cases["value"], by)
-    peers["median_multiple"] = stats.peer_median_multiple(cases["value"], by)
+    peers = stats.peer_figures(cases["value"], by).drop(columns="percentile")
+    peers["median_multiple"] = stats.ratio(cases["value"], peers["peer_median"])
     flag = pd.Series(False, index=cases.index)
     if cs["z_threshold"] is not None:
         flag |= peers["zscore"] >= cs["z_threshold"]

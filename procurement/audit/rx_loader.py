@@ -109,7 +109,9 @@ def load_lines(session: Session, *, start: dt.date, end: dt.date, hospital_id: i
     frame["prescribed_on"] = pd.Series(parsed[days.cat.codes], index=frame.index).astype("datetime64[ns]")
     for name in _BOOLS:
         frame[name] = frame[name].isin(("t", "1", 1, True))
-    frame["drug_class"] = frame["drug_class"].astype("string").fillna("")
+    frame["drug_class"] = _strings(frame["drug_class"]).fillna("")
+    for name in ("patient_key", "trace_code", "case_id"):
+        frame[name] = _strings(frame[name])
     if conn.dialect.name != "postgresql":
         frame["quantity"] = frame["quantity"] / MONEY_SCALE
         frame["amount"] = frame["amount"] / MONEY_SCALE
@@ -117,6 +119,12 @@ def load_lines(session: Session, *, start: dt.date, end: dt.date, hospital_id: i
     frame["generic_name"] = frame["product_id"].map(names)
     frame["winning_product_id"] = _winners_for(session, frame, start, end, hospital_id)
     return rx_frame.conform(frame, rx_frame.LINE_COLUMNS)
+
+
+def _strings(column: pd.Series) -> pd.Series:
+    """Return a column as the ``string`` dtype (missing values as NA): ``pd.array`` over its Python objects builds
+    it several times faster than ``Series.astype`` does."""
+    return pd.Series(pd.array(column.to_numpy(dtype=object), dtype="string"), index=column.index, name=column.name)
 
 
 def _copy_frame(conn: sa.Connection, stmt: sa.Select) -> pd.DataFrame:
@@ -184,8 +192,6 @@ def _tuple_frame(conn: sa.Connection, stmt: sa.Select) -> pd.DataFrame:
     frame = pd.concat([part.drop(columns=few) for part in parts], ignore_index=True)
     for name in few:
         frame[name] = union_categoricals([part[name] for part in parts])
-    for name in ("trace_code", "case_id"):
-        frame[name] = frame[name].astype("string")
     return frame
 
 

@@ -300,6 +300,13 @@ def test_dispensed_above_received_per_hospital_and_product():
     assert found.loc["hospital:1/product:700", ["value", "threshold"]].tolist() == [0.5, 0.0]
 
 
+def test_consumable_lines_are_not_compared_with_trace_receipts():  # consumables carry no trace codes
+    received = received_frame({**STOCKED[0], "received_packs": 4.0})
+    ward = {"consumable": True, "setting": "inpatient", "case_id": "C1"}
+    lines = lines_frame({"quantity": 3.0}, {"quantity": 2.0, **ward}, {"product_id": 900, "quantity": 6.0, **ward})
+    assert findings_of(lines, mr.DISPENSED_OVER_RECEIVED, received=received).empty
+
+
 def test_trace_code_dispensed_to_two_patients():
     lines = lines_frame(
         {"trace_code": "81234567890123456789", "patient_key": "p1", "quantity": 0.5},
