@@ -225,7 +225,12 @@ def load_demo(
     tenders = load_demo_tenders(session, users=users, signing_key=signing_key, now=now)
     orders = load_demo_orders(session, users=users, signing_key=signing_key, now=now, scale=scale)
     audit = load_demo_audit(
-        session, users=users, pseudonym_key=pseudonym_key or config["PSEUDONYM_KEY"], now=now, scale=scale
+        session,
+        users=users,
+        pseudonym_key=pseudonym_key or config["PSEUDONYM_KEY"],
+        signing_key=signing_key,
+        now=now,
+        scale=scale,
     )
     kinds = Counter(OrgKind(org.kind) for org in orgs.values())
     return (

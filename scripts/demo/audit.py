@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session
 
 from core.accounts import actor_for_user
@@ -22,14 +23,24 @@ from scripts.demo.audit_credit import load_demo_credit
 from scripts.demo.audit_prescriptions import load_demo_prescriptions
 from scripts.demo.audit_reconciliation import load_demo_reconciliation
 from scripts.demo.audit_surplus import load_demo_surplus
+from trace import ledger
 
 AUDITOR = "auditor"
 
 
 def load_demo_audit(
-    session: Session, *, users: dict[str, User], pseudonym_key: bytes, now: dt.datetime, scale: float = 1.0
+    session: Session,
+    *,
+    users: dict[str, User],
+    pseudonym_key: bytes,
+    signing_key: Ed25519PrivateKey,
+    now: dt.datetime,
+    scale: float = 1.0,
 ) -> str:
-    """Plant every part's demo findings, then run the audit from the first receipt's month to today."""
+    """Plant every part's demo findings, then run the audit from the first receipt's month to today.
+
+    The planted deliveries are captured in the trace record, so a checkpoint is signed over them at the end.
+    """
     auditor = actor_for_user(session, users[AUDITOR].id)
     parts = [
         load_demo_credit(session, auditor, now=now),
@@ -43,5 +54,6 @@ def load_demo_audit(
     start = (first.date() if first else today).replace(day=1)
     run, _created = runs.request_run(session, actor=auditor, start=start, end=today + dt.timedelta(days=1), now=now)
     runs.execute_run(session, actor=auditor, run=run)
+    ledger.sign_checkpoint(session, key=signing_key, now=now)
     raised = sum(entry.get("summary", {}).get("alerts_raised", 0) for entry in run.progress.values())
     return " ".join(parts) + f" Audit run {run.id} ({start} to {today}): {run.status}, {raised} new alerts."

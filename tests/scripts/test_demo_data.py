@@ -214,10 +214,10 @@ def count(db, model, *where) -> int:
 
 def check_trace_flow(db, summary: str, export_dir: Path) -> int:
     """Check the trace flow a demo load captured; return its number of packs."""
-    # The demo orders (scripts/demo/orders.py) capture after the trace flow: count the flow's own packs and events.
-    ordering = sa.select(CaptureBatch.id).where(
-        sa.or_(*(CaptureBatch.client_batch_id.like(f"{p}%") for p in ("demo-orders-", "shipment-", "receipt-")))
-    )
+    # The demo orders (scripts/demo/orders.py) and the audit demo's off-channel delivery capture after the trace
+    # flow: count the flow's own packs and events.
+    later = ("demo-orders-", "shipment-", "receipt-", "demo-off-channel-")
+    ordering = sa.select(CaptureBatch.id).where(sa.or_(*(CaptureBatch.client_batch_id.like(f"{p}%") for p in later)))
     made_for_orders = sa.select(TraceEvent.item_id).where(TraceEvent.batch_id.in_(ordering))
     packs = count(
         db, Item, Item.trade_item_id.in_(sa.select(TradeItem.id).where(TradeItem.level == 1)),
