@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from core.models import Organisation
 from procurement.catalogue import Product
+from procurement.orders.driver_sql import DriverSelect
 from procurement.orders.models import DistributorAssignment, PriceBasis, ProductListing
 from procurement.tenders.models import AgreedVolume, Award, Lot, LotProduct, Tender, TenderStatus
 
@@ -52,14 +53,23 @@ class Buyable:
     winning_product_id: int | None = None  # for a listed product: the winning one of its generic name
 
 
+def connection_of(session: Session | sa.Connection) -> sa.Connection:
+    """Return the connection to run Core statements on, after writing the session's pending changes."""
+    if isinstance(session, sa.Connection):
+        return session
+    session.flush()  # Core statements do not autoflush: pending changes (a new listing) must count
+    return session.connection()
+
+
 def buyable_products(
-    session: Session, *, hospital_id: int, on: dt.date, product_ids: Collection[int] | None = None
+    session: Session | sa.Connection, *, hospital_id: int, on: dt.date, product_ids: Collection[int] | None = None
 ) -> dict[int, Buyable]:
     """Return every product the hospital may order on ``on`` (or just ``product_ids``), keyed by product id."""
     wanted = sorted(set(product_ids)) if product_ids is not None else None
     result: dict[int, Buyable] = {}
     winners_by_name: dict[str, int] = {}
-    for row in session.execute(_AWARDED, {"hospital": hospital_id, "on": on}).all():
+    conn = connection_of(session)  # the ORM's execution would cost more than these small reads
+    for row in _AWARDED_ROWS.rows(conn, {"hospital": hospital_id, "on": on}):
         winners_by_name.setdefault(row.generic_name, row.product_id)
         if wanted is not None and row.product_id not in wanted:
             continue
@@ -85,8 +95,8 @@ def buyable_products(
         )
     if wanted is not None and all(pid in result for pid in wanted):
         return result  # every product asked for is awarded: no listing can change its price
-    region = session.execute(_REGION, {"hospital": hospital_id}).scalar_one()
-    for row in _listed_rows(session, region=region, on=on, product_ids=wanted):
+    region = conn.execute(_REGION, {"hospital": hospital_id}).scalar_one()
+    for row in _listed_rows(conn, region=region, on=on, product_ids=wanted):
         if row.product_id in result:
             continue  # the awarded price wins over any listing of the same product
         result[row.product_id] = Buyable(
@@ -149,6 +159,8 @@ _AWARDED = (
     )
     .order_by(Lot.generic_name, Award.product_id)
 )
+# Every order runs this query: compiled once per database and run on the driver (see driver_sql).
+_AWARDED_ROWS = DriverSelect(_AWARDED)
 _REGION = sa.select(Organisation.region_code).where(Organisation.id == sa.bindparam("hospital"))
 _LISTED = (
     sa.select(
@@ -174,13 +186,13 @@ _LISTED = (
 _LISTED_SOME = _LISTED.where(ProductListing.product_id.in_(sa.bindparam("products", expanding=True)))
 
 
-def _listed_rows(session: Session, *, region: str, on: dt.date, product_ids: list[int] | None):
+def _listed_rows(conn: sa.Connection, *, region: str, on: dt.date, product_ids: list[int] | None):
     params = {"on": on, "region": region}
     stmt = _LISTED if product_ids is None else _LISTED_SOME
     if product_ids is not None:
         params["products"] = product_ids
     seen: set[int] = set()
-    for row in session.execute(stmt, params).all():
+    for row in conn.execute(stmt, params).all():
         if row.product_id not in seen:  # the cheapest listing of a product for this region
             seen.add(row.product_id)
             yield row

@@ -10,8 +10,9 @@ from sqlmodel import Session
 from core.actor import Actor
 from core.models import Organisation
 from procurement.catalogue import Product
-from procurement.orders.models import OrderLine, PurchaseOrder, Receipt, Shipment
+from procurement.orders.models import PurchaseOrder, Receipt, Shipment
 from procurement.orders.ordering import get_order, order_lines
+from procurement.orders.placing import PlacedOrder
 
 
 def order_detail(session: Session, *, order_id: int, actor: Actor) -> dict[str, Any]:
@@ -20,29 +21,24 @@ def order_detail(session: Session, *, order_id: int, actor: Actor) -> dict[str, 
     return describe_orders(session, [order], full=True)[0]
 
 
-def new_order_detail(session: Session, order: PurchaseOrder) -> dict[str, Any]:
-    """Return a just-placed order as :func:`order_detail` would, without reading back what cannot exist yet."""
-    stmt = sa.select(Organisation.id, Organisation.name).where(
-        Organisation.id.in_((order.hospital_id, order.supplier_id))
-    )
-    names = dict(session.execute(stmt).all())
-    rows = session.execute(_LINES_WITH_PRODUCTS, {"order": order.id}).all()
-    lines = [line.model_dump() | {"generic_name": g, "strength": st, "package_spec": sp} for line, g, st, sp in rows]
-    return order.model_dump() | {
-        "hospital_name": names.get(order.hospital_id),
-        "supplier_name": names.get(order.supplier_id),
-        "lines": lines,
+def new_order_detail(
+    session: Session | sa.Connection, placed: PlacedOrder, *, hospital_name: str | None = None
+) -> dict[str, Any]:
+    """Return a just-placed order as :func:`order_detail` would, from what was written (nothing is read back)."""
+    order = placed.row
+    if hospital_name is None:
+        conn = session if isinstance(session, sa.Connection) else session.connection()
+        hospital_name = conn.execute(_ORG_NAME, {"org": order["hospital_id"]}).scalar_one_or_none()
+    return order | {
+        "hospital_name": hospital_name,
+        "supplier_name": placed.supplier_name,
+        "lines": placed.lines,
         "shipments": [],
         "receipts": [],
     }
 
 
-_LINES_WITH_PRODUCTS = (
-    sa.select(OrderLine, Product.generic_name, Product.strength, Product.package_spec)
-    .join(Product, Product.id == OrderLine.product_id)
-    .where(OrderLine.order_id == sa.bindparam("order"))
-    .order_by(OrderLine.line_no)
-)
+_ORG_NAME = sa.select(Organisation.name).where(Organisation.id == sa.bindparam("org"))
 
 
 def describe_orders(session: Session, orders: list[PurchaseOrder], *, full: bool = False) -> list[dict[str, Any]]:

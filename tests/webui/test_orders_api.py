@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+
 import pytest
 import sqlalchemy as sa
 
-from core.models import User
+from core.models import AuditRecord, User
+from procurement.orders import arrangements
 from procurement.orders.models import PurchaseOrder
 from tests.procurement.order_world import build_order_world
 
@@ -56,6 +60,43 @@ def test_order_ship_receive_over_http(ow, db, api):
     assert detail["receipts"][0]["due_on"] and detail["shipments"][0]["delivery_note_number"] == "SX-1"
     stock = pharmacy.get("/api/v1/stock").get_json()
     assert stock[0]["packs"] == 2
+
+
+def test_a_new_order_answers_byte_for_byte_as_reading_it_back(ow, db, api):
+    hospital = ow.hospital(0)
+    pharmacy = _client(api, db, hospital)
+    award = ow.award_of(hospital)
+    other = next(p for p in ow.world.products if p.id != award.product_id)
+    arrangements.create_listing(
+        db, product_id=other.id, supplier_id=ow.distributor.org_id, price=Decimal("31.5000"),
+        starts_on=dt.date(2026, 1, 1), actor=ow.world.organiser, region_prefix="35",
+    )  # fmt: skip
+    lines = [
+        {"product_id": award.product_id, "quantity": 3},
+        {"product_id": other.id, "quantity": 2, "unit_price": "31.50"},
+    ]
+    body = {"lines": lines, "note": "急用"}
+    placed = pharmacy.post("/api/v1/orders", json=body, headers={"Idempotency-Key": "exact-1"})
+    assert placed.status_code == 201, placed.get_json()
+    order = placed.get_json()
+    assert [line["price_basis"] for line in order["lines"]] == ["awarded", "listed"]
+    assert order["lines"][1]["winning_product_id"] == award.product_id and order["note"] == "急用"
+    read = pharmacy.get(f"/api/v1/orders/{order['id']}")
+    retried = pharmacy.post("/api/v1/orders", json=body, headers={"Idempotency-Key": "exact-1"})
+    assert (read.status_code, retried.status_code) == (200, 200)
+    assert placed.get_data() == read.get_data() == retried.get_data()
+    audit = db.exec(sa.select(AuditRecord).where(AuditRecord.action == "order.placed")).scalars().one()
+    assert (audit.object_id, audit.actor_user_id, audit.actor_org_id) == (
+        str(order["id"]),
+        hospital.user_id,
+        hospital.org_id,
+    )
+    assert audit.details == {
+        "number": order["number"],
+        "supplier_id": ow.distributor.org_id,
+        "total": order["total_amount"],
+    }
+    assert audit.request_id
 
 
 def test_bad_input_is_422_naming_the_line_and_field(ow, db, api):
