@@ -89,6 +89,31 @@ def run_rules(lines: pd.DataFrame, received: pd.DataFrame, params: MonitoringPar
     return mf.concat(parts).sort_values(["rule", "subject"], kind="stable").reset_index(drop=True)
 
 
+def _months_before(day: dt.date, months: int) -> dt.date:
+    first = day.replace(day=1)
+    number = first.year * 12 + first.month - 1 - months
+    return dt.date(number // 12, number % 12 + 1, 1)
+
+
+def _with_key_drug_history(session, rx_loader, lines, findings, params, *, start: dt.date) -> tuple[pd.DataFrame, int]:
+    """Judge the key-drug rules with the months before the period too (growth needs last month, persistence the
+    months of the run), keeping only findings about months the period covers (7.10); return them and the number of
+    earlier lines read."""
+    kd = params.key_drugs
+    back = max(1, int(kd["persistent_months"]) - 1)
+    history = rx_loader.load_lines(session, start=_months_before(start, back), end=start)
+    if history.empty:
+        return findings, 0
+    extended = _conformed(pd.concat([history, lines], ignore_index=True), LINE_COLUMNS)
+    key_rules = {mr.KEY_DRUG_TOP, mr.KEY_DRUG_PERSISTENT, mr.KEY_DRUG_GROWTH}
+    judged = mp.key_drug_rules(extended, params)
+    first_month = start.replace(day=1).strftime("%Y-%m")
+    in_period = judged[[details.get("month", "") >= first_month for details in judged["details"]]]
+    kept = findings[~findings["rule"].isin(key_rules)]
+    merged = mf.concat([kept, in_period]).sort_values(["rule", "subject"], kind="stable").reset_index(drop=True)
+    return merged, len(history)
+
+
 # ---------------------------------------------------------------- alerts
 
 
@@ -173,11 +198,13 @@ def run_period(
         summary.notes.append("the period cuts a calendar month: monthly key-drug figures of that month are partial")
     received = rx_loader.load_received(session, start=start, end=end)
     findings = run_rules(lines, received, params)
+    findings, history_lines = _with_key_drug_history(session, rx_loader, lines, findings, params, start=start)
     summary.findings = len(findings)
     summary.figures = {
         "lines": len(lines),
         "findings_by_rule": {str(k): int(v) for k, v in findings["rule"].value_counts().sort_index().items()},
         "params": params.label(),
+        "key_drug_history_lines": history_lines,
     }
     sets: dict[str, ParameterSet] = {f"{ps.name}@{ps.version}": ps for _, ps in params.sets()}
     records = findings.to_dict("records")

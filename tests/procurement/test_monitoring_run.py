@@ -159,3 +159,24 @@ def test_top_anomalies_rank_physicians_and_products_by_weighted_findings():
     assert top["physicians"][["physician_id", "score", "findings"]].values.tolist() == [[6, 4, 1], [5, 3, 2]]
     assert top["products"][["product_id", "hospital_id", "score"]].values.tolist() == [[9, 1, 6], [9, 2, 3]]
     assert top["physicians"].iloc[1]["rules"] == ["A", "C"]
+
+
+def test_a_months_growth_is_judged_against_the_month_before_the_period(db, world):
+    """A run over July alone still sees June, so July's growth of a key-monitored drug is found; June's own
+    top-N finding is not raised by the July run (it belongs to June's)."""
+    from procurement.catalogue import Product
+
+    _ow, hospital, auditor, winner, _loser, _line_of = world
+    generic = db.get(Product, winner).generic_name
+    july = [_row(f"J{i}", winner, "2026-07-10", amount="40.00") for i in range(3)]  # 120.00 against June's 84.00
+    import_prescriptions(db, actor=hospital, hospital_id=hospital.org_id, pseudonym_key=KEY, rows=july)
+    params = mr.DEFAULTS.override("key_drugs", "test", drugs=(generic,))
+    summary = run_period(db, auditor, start=JULY, end=dt.date(2026, 8, 1), params=params)
+    assert summary.figures["key_drug_history_lines"] == 4  # June's four lines, read for the comparison only
+    found = _alerts(db)
+    [growth] = found[mr.KEY_DRUG_GROWTH]
+    details = growth.evidence["details"]
+    assert (details["month"], details["amount"], details["previous_month_amount"]) == ("2026-07", 120.0, 84.0)
+    assert growth.evidence["value"] == pytest.approx((120 - 84) / 84)  # 4 June lines × 21.00 = 84.00
+    months = [a.evidence["details"]["month"] for a in found[mr.KEY_DRUG_TOP]]
+    assert months == ["2026-07"]  # June's top-N is June's run's to raise
