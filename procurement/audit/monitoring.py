@@ -114,6 +114,38 @@ def _with_key_drug_history(session, rx_loader, lines, findings, params, *, start
     return merged, len(history)
 
 
+QUANTITY_RULES = frozenset({mr.QTY_OVER_LIMIT, mr.LONG_OVER_MAX, mr.LONG_NO_REASON, mr.LONG_EXCLUDED_CLASS})
+
+
+def _with_regional_limits(session, lines, findings, params) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Judge each hospital's quantity limits by its region's bundle (0.12, 7.5: Cangshan allows 4–8 weeks).
+
+    Only when the run uses the national defaults: a bundle chosen by the caller applies to every hospital. Returns
+    the findings and, per regional bundle used, how many hospitals it judged.
+    """
+    if params is not DEFAULTS:
+        return findings, {}
+    from core.models import Organisation
+
+    hospitals = [int(h) for h in lines["hospital_id"].unique()]
+    codes = dict(session.exec(sa.select(Organisation.id, Organisation.region_code).where(
+        Organisation.id.in_(hospitals))).all())  # fmt: skip
+    by_bundle: dict[str, list[int]] = {}
+    for hospital in hospitals:
+        bundle = mr.region_of(codes.get(hospital))
+        if bundle != "national":
+            by_bundle.setdefault(bundle, []).append(hospital)
+    if not by_bundle:
+        return findings, {}
+    parts = [findings[~(findings["rule"].isin(QUANTITY_RULES) & findings["hospital_id"].isin(
+        [h for group in by_bundle.values() for h in group]))]]  # fmt: skip
+    for bundle, group in by_bundle.items():
+        sub = lines[lines["hospital_id"].isin(group)].reset_index(drop=True)
+        parts.append(ml.quantity_rules(sub, mr.PARAMS_BY_REGION[bundle]))
+    merged = mf.concat(parts).sort_values(["rule", "subject"], kind="stable").reset_index(drop=True)
+    return merged, {bundle: len(group) for bundle, group in by_bundle.items()}
+
+
 # ---------------------------------------------------------------- alerts
 
 
@@ -199,14 +231,17 @@ def run_period(
     received = rx_loader.load_received(session, start=start, end=end)
     findings = run_rules(lines, received, params)
     findings, history_lines = _with_key_drug_history(session, rx_loader, lines, findings, params, start=start)
+    findings, regional = _with_regional_limits(session, lines, findings, params)
     summary.findings = len(findings)
     summary.figures = {
         "lines": len(lines),
         "findings_by_rule": {str(k): int(v) for k, v in findings["rule"].value_counts().sort_index().items()},
         "params": params.label(),
         "key_drug_history_lines": history_lines,
+        "regional_limits": regional,
     }
-    sets: dict[str, ParameterSet] = {f"{ps.name}@{ps.version}": ps for _, ps in params.sets()}
+    bundles = [params, *(mr.PARAMS_BY_REGION[name] for name in regional)]  # regional limits cite their own sets
+    sets: dict[str, ParameterSet] = {f"{ps.name}@{ps.version}": ps for b in bundles for _, ps in b.sets()}
     records = findings.to_dict("records")
     keys = [_dedupe_key(finding, start, end) for finding in records]
     raised_before = _existing_keys(session, keys)

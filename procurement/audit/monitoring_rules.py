@@ -235,6 +235,16 @@ PARAMS_BY_REGION: dict[str, MonitoringParams] = {
     "cangshan": MonitoringParams("cangshan", long_rx=LONG_CANGSHAN),
 }
 DEFAULTS = PARAMS_BY_REGION["national"]
+# Which bundle a hospital's prescriptions follow, by the longest matching prefix of its region code (0.12: Cangshan
+# district, Fuzhou, allows 4–8 weeks); every other hospital follows the national bundle.
+REGION_PREFIXES: dict[str, str] = {"350104": "cangshan"}
+
+
+def region_of(region_code: str | None) -> str:
+    """Return the name of the bundle for a region code: the longest prefix listed, else "national"."""
+    code = region_code or ""
+    matches = [prefix for prefix in REGION_PREFIXES if code.startswith(prefix)]
+    return REGION_PREFIXES[max(matches, key=len)] if matches else "national"
 
 
 def monitoring_params(region: str = "national") -> MonitoringParams:

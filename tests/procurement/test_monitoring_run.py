@@ -180,3 +180,24 @@ def test_a_months_growth_is_judged_against_the_month_before_the_period(db, world
     assert growth.evidence["value"] == pytest.approx((120 - 84) / 84)  # 4 June lines × 21.00 = 84.00
     months = [a.evidence["details"]["month"] for a in found[mr.KEY_DRUG_TOP]]
     assert months == ["2026-07"]  # June's top-N is June's run's to raise
+
+
+def test_each_hospital_is_judged_by_its_regions_long_prescription_limits(db, world, factory):
+    """Cangshan (350104) allows up to 8 weeks, the national norm 12 (0.12, 7.5): a 10-week chronic prescription
+    breaks Cangshan's maximum only."""
+    from core.models import Organisation
+
+    _ow, hospital, auditor, winner, _loser, _line_of = world
+    long_rx = {"chronic": "是", "days_supply": 70, "reason_recorded": "是"}
+    import_prescriptions(db, actor=hospital, hospital_id=hospital.org_id, pseudonym_key=KEY,
+                         rows=[_row("L1", winner, "2026-06-25", **long_rx)])  # fmt: skip
+    summary = run_period(db, auditor, start=JUNE, end=JULY)
+    assert summary.figures["regional_limits"] == {}  # a Xiamen hospital: national limits
+    assert mr.LONG_OVER_MAX not in _alerts(db)
+    db.get(Organisation, hospital.org_id).region_code = "350104"  # the hospital is in Cangshan
+    db.flush()
+    summary = run_period(db, auditor, start=JUNE, end=dt.date(2026, 6, 30))
+    assert summary.figures["regional_limits"] == {"cangshan": 1}
+    [over] = _alerts(db)[mr.LONG_OVER_MAX]
+    assert over.evidence["value"] == 70 and over.evidence["threshold"] == 56  # days: 10 weeks against Cangshan's 8
+    assert over.rule["values"]["max_weeks"] == 8
