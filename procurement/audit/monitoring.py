@@ -114,6 +114,16 @@ def _with_key_drug_history(session, rx_loader, lines, findings, params, *, start
     return merged, len(history)
 
 
+def _available(received: pd.DataFrame, earlier: pd.DataFrame) -> pd.DataFrame:
+    """What each hospital could dispense in the period: packs received before its end less those dispensed before
+    its start, so dispensing above receipts spread over several periods is still caught."""
+    if earlier.empty or received.empty:
+        return received
+    merged = received.merge(earlier, on=["hospital_id", "product_id"], how="left")
+    merged["received_packs"] = merged["received_packs"] - merged["dispensed_packs"].fillna(0.0)
+    return merged.drop(columns="dispensed_packs")
+
+
 QUANTITY_RULES = frozenset({mr.QTY_OVER_LIMIT, mr.LONG_OVER_MAX, mr.LONG_NO_REASON, mr.LONG_EXCLUDED_CLASS})
 
 
@@ -228,7 +238,8 @@ def run_period(
         return summary
     if start.day != 1 or end.day != 1:
         summary.notes.append("the period cuts a calendar month: monthly key-drug figures of that month are partial")
-    received = rx_loader.load_received(session, start=start, end=end)
+    received = _available(rx_loader.load_received(session, start=start, end=end),
+                          rx_loader.dispensed_before(session, start=start))  # fmt: skip
     findings = run_rules(lines, received, params)
     findings, history_lines = _with_key_drug_history(session, rx_loader, lines, findings, params, start=start)
     findings, regional = _with_regional_limits(session, lines, findings, params)

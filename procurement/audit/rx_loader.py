@@ -279,3 +279,26 @@ def load_received(session: Session, *, start: dt.date, end: dt.date, hospital_id
     first = pd.to_datetime(frame["first_received_at"], utc=True).dt.tz_convert(CHINA).dt.normalize()
     frame["first_received_on"] = first.dt.tz_localize(None).astype("datetime64[ns]")
     return rx_frame.conform(frame, rx_frame.RECEIVED_COLUMNS)
+
+
+def dispensed_before(session: Session, *, start: dt.date, hospital_id: int | None = None) -> pd.DataFrame:
+    """Return, per hospital and product, the packs dispensed on prescriptions dated before ``start``.
+
+    With ``load_received`` (everything received before the period's end) this gives what a hospital could dispense in
+    the period: received − dispensed earlier. Consumable lines are left out, as they carry no trace receipts.
+    """
+    stmt = (
+        sa.select(
+            Prescription.hospital_id,
+            PrescriptionLine.product_id,
+            sa.func.sum(PrescriptionLine.quantity).label("dispensed_packs"),
+        )
+        .join(Prescription, Prescription.id == PrescriptionLine.prescription_id)
+        .where(Prescription.prescribed_on < start, PrescriptionLine.consumable.is_(False))
+        .group_by(Prescription.hospital_id, PrescriptionLine.product_id)
+    )
+    if hospital_id is not None:
+        stmt = stmt.where(Prescription.hospital_id == hospital_id)
+    rows = session.execute(stmt).all()
+    frame = pd.DataFrame(rows, columns=["hospital_id", "product_id", "dispensed_packs"])
+    return frame.astype({"hospital_id": "int64", "product_id": "int64", "dispensed_packs": "float64"})

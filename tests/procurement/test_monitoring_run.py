@@ -201,3 +201,15 @@ def test_each_hospital_is_judged_by_its_regions_long_prescription_limits(db, wor
     [over] = _alerts(db)[mr.LONG_OVER_MAX]
     assert over.evidence["value"] == 70 and over.evidence["threshold"] == 56  # days: 10 weeks against Cangshan's 8
     assert over.rule["values"]["max_weeks"] == 8
+
+
+def test_dispensing_above_receipts_is_caught_across_periods(db, world):
+    """June dispensed 4.5 packs of the winner against 4 received; one more in July is beyond what was received, though
+    July's own dispensing (1 pack) is below the 4 packs received."""
+    _ow, hospital, auditor, winner, _loser, _line_of = world
+    import_prescriptions(db, actor=hospital, hospital_id=hospital.org_id, pseudonym_key=KEY,
+                         rows=[_row("A1", winner, "2026-07-03", quantity="1")])  # fmt: skip
+    run_period(db, auditor, start=JULY, end=dt.date(2026, 8, 1))
+    over = [a for a in _alerts(db).get(mr.DISPENSED_OVER_RECEIVED, []) if a.evidence["product_id"] == winner]
+    assert len(over) == 1 and over[0].evidence["period"]["start"] == "2026-07-01"
+    assert over[0].evidence["value"] == 1.0 and over[0].evidence["threshold"] == -0.5  # 4 received − 4.5 before
