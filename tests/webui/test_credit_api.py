@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import pytest
@@ -135,7 +136,8 @@ def test_repair_then_approval_clears_the_level_and_ends_the_sanctions(api, parti
     assert (approved.json["status"], approved.json["repaired_on"], approved.json["missing_measures"]) == (
         "repaired", today, [],
     )  # fmt: skip
-    assert [s["ends_on"] for s in approved.json["sanctions"]] == [today]
+    day_before = (dt.date.fromisoformat(today) - dt.timedelta(days=1)).isoformat()
+    assert [s["ends_on"] for s in approved.json["sanctions"]] == [day_before]  # free from the approval day
     assert auditor.get("/api/v1/credit/ratings").json == []
     again = auditor.post(f"{url}/approval", json={})
     assert again.status_code == 409 and again.json["code"] == "case_not_open"
