@@ -10,7 +10,6 @@ A hospital sees its own imports and physicians; auditors see every hospital's.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +25,7 @@ from core.actor import Actor
 from core.audit import record_audit
 from core.db import driver_executemany
 from core.errors import CONFLICT, INVALID, DomainError, invalid, not_found
+from core.idempotency import key_hash
 from core.pagination import Page, paginate
 from core.roles import Role
 from procurement import spreadsheets as sheets
@@ -57,11 +57,6 @@ class RxImportRejected(DomainError):
             keep_work=True,
         )
         self.record = record
-
-
-def key_hash(idempotency_key: str | None) -> str | None:
-    """Return the stored form of an ``Idempotency-Key`` header (its SHA-256)."""
-    return hashlib.sha256(idempotency_key.encode()).hexdigest() if idempotency_key else None
 
 
 def import_prescriptions(

@@ -24,11 +24,11 @@ from core.actor import Actor
 from core.audit import record_audit
 from core.db import utcnow
 from core.errors import CONFLICT, DomainError, invalid, not_found
+from core.idempotency import key_hash
 from core.pagination import Page, paginate
 from core.roles import Role
 from procurement.audit.parts import PartSummary, Progress
 from procurement.audit.run_models import AuditRun
-from procurement.orders.ordering import key_hash
 from procurement.orders.supply import china_today, first_of_month
 
 RUN_ROLES = (Role.AUDITOR, Role.ADMIN)

@@ -10,7 +10,6 @@ callers that want one.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from sqlmodel import Session
 from core.actor import Actor
 from core.db import utcnow
 from core.errors import CONFLICT, INVALID, DomainError
+from core.idempotency import key_hash
 from core.models import AuditRecord
 from core.roles import Role
 from procurement.orders.buyable import buyable_products, connection_of
@@ -50,11 +50,6 @@ class PlacedOrder:
     row: dict[str, Any] | None = None  # the new order's columns; None when answering with an earlier order
     lines: list[dict[str, Any]] = field(default_factory=list)  # columns, plus the product's names
     supplier_name: str | None = None
-
-
-def key_hash(idempotency_key: str | None) -> str | None:
-    """Return the stored form of an ``Idempotency-Key`` header (its SHA-256)."""
-    return hashlib.sha256(idempotency_key.encode()).hexdigest() if idempotency_key else None
 
 
 def submit_order(

@@ -14,6 +14,7 @@ from core.actor import Actor
 from core.audit import record_audit
 from core.db import utcnow
 from core.errors import CONFLICT, FORBIDDEN, INVALID, DomainError, not_found
+from core.idempotency import key_hash
 from core.roles import Role
 from procurement import sealing
 from procurement.catalogue import Product
@@ -56,12 +57,12 @@ def submit_bid(
     lot = session.get(Lot, lot_id)
     if lot is None or lot.tender_id != tender.id:
         raise not_found("Lot", lot_id)
-    key_hash = hashlib.sha256(idempotency_key.encode()).hexdigest() if idempotency_key else None
+    hashed = key_hash(idempotency_key)
     earlier = (
         session.exec(sa.select(Bid).where(Bid.lot_id == lot.id, Bid.supplier_id == actor.org_id)).scalars().first()
     )
     if earlier is not None:
-        if key_hash is not None and earlier.idempotency_key == key_hash:
+        if hashed is not None and earlier.idempotency_key == hashed:
             return earlier, False
         raise DomainError(
             CONFLICT,
@@ -110,7 +111,7 @@ def submit_bid(
         ciphertext_sha256=hashlib.sha256(sealed.ciphertext).hexdigest(),
         submitted_by=actor.user_id,
         submitted_at=now,
-        idempotency_key=key_hash,
+        idempotency_key=hashed,
     )
     session.add(bid)
     session.flush()
