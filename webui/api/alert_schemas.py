@@ -6,6 +6,7 @@ import marshmallow as ma
 
 from core.alert_review import ReviewAction
 from core.alerts import AlertStatus, Severity
+from webui.api.supply_schemas import RaisedAlertOut
 
 
 class AlertQuery(ma.Schema):
@@ -44,20 +45,12 @@ class AlertEventOut(ma.Schema):
     shared = ma.fields.Boolean(metadata={"description": "whether the organisation the alert is about sees the note"})
 
 
-class WorkbenchAlertOut(ma.Schema):
-    id = ma.fields.Integer()
-    code = ma.fields.String()
+class WorkbenchAlertOut(RaisedAlertOut):
+    """An alert in the workbench: what a check returns, plus its source, rule, reviewer and last change."""
+
     source = ma.fields.String()
-    severity = ma.fields.String()
-    status = ma.fields.String()
-    title = ma.fields.String()
-    subject_org_id = ma.fields.Integer(allow_none=True)
-    object_type = ma.fields.String()
-    object_id = ma.fields.String()
-    evidence = ma.fields.Dict()
     rule = ma.fields.Dict()
     assignee_user_id = ma.fields.Integer(allow_none=True)
-    created_at = ma.fields.AwareDateTime()
     updated_at = ma.fields.AwareDateTime(allow_none=True)
 
 

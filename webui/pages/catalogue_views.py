@@ -15,6 +15,7 @@ from flask_wtf.file import FileAllowed, FileField, FileRequired
 from procurement.catalogue import CatalogueImport, GqceStatus, ProductKind
 from procurement.catalogue_io import report_workbook
 from procurement.spreadsheets import XLSX_MIMETYPE
+from webui.pages.labels import problem_wording
 
 KINDS = {ProductKind.DRUG: _l("Drugs"), ProductKind.CONSUMABLE: _l("Consumables")}  # the page's tabs
 KIND_NAMES = {ProductKind.DRUG: _l("Drug"), ProductKind.CONSUMABLE: _l("Consumable")}
@@ -88,13 +89,7 @@ def gqce_name(status: str | None) -> str:
 
 def problem_text(error: dict[str, Any]) -> str:
     """Word an import problem in the reader's language; unknown codes keep the service's English message."""
-    label = PROBLEMS.get(error.get("code", ""))
-    if label is None:
-        return str(error.get("message", ""))
-    try:
-        return str(label) % (error.get("params") or {}) if "%(" in str(label) else str(label)
-    except (KeyError, TypeError, ValueError):
-        return str(error.get("message", ""))
+    return problem_wording(PROBLEMS, error)
 
 
 def report_download(record: CatalogueImport) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -185,3 +186,15 @@ def service_message(message: str) -> str:
     if match := _DAYS_RANGE.match(message):
         return _("Choose between 1 and %(num)s days.", num=match[1])
     return message
+
+
+def problem_wording(table: dict, error: dict[str, Any]) -> str:
+    """Word an import problem in the reader's language from ``table`` (code → label with %(param)s placeholders);
+    an unknown code, or a label its params do not fill, keeps the service's English message."""
+    label = table.get(error.get("code", ""))
+    if label is None:
+        return str(error.get("message", ""))
+    try:
+        return str(label) % (error.get("params") or {}) if "%(" in str(label) else str(label)
+    except (KeyError, TypeError, ValueError):
+        return str(error.get("message", ""))

@@ -15,6 +15,7 @@ from procurement.audit.prescription_io import COLUMNS
 from procurement.audit.prescription_models import PrescribingStatus, PrescriptionImport, Setting
 from procurement.audit.prescriptions import report_workbook
 from webui.pages.catalogue_views import xlsx_download
+from webui.pages.labels import problem_wording
 
 # What each problem means, by its stable code; the particulars fill the %(named)s fields.
 PROBLEMS = {
@@ -95,13 +96,7 @@ def accepted_columns() -> list[dict[str, Any]]:
 
 def problem_text(error: dict[str, Any]) -> str:
     """Word an import problem in the reader's language; unknown codes keep the service's English message."""
-    label = PROBLEMS.get(error.get("code", ""))
-    if label is None:
-        return str(error.get("message", ""))
-    try:
-        return str(label) % (error.get("params") or {}) if "%(" in str(label) else str(label)
-    except (KeyError, TypeError, ValueError):
-        return str(error.get("message", ""))
+    return problem_wording(PROBLEMS, error)
 
 
 def report_download(record: PrescriptionImport) -> Response:
