@@ -8,6 +8,7 @@ there is nothing to run in the background with and the run happens in the reques
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 
@@ -21,6 +22,11 @@ from procurement.audit.runs import execute_run
 
 _ENGINE = "yaolian.engine"
 log = logging.getLogger(__name__)
+
+
+def stale_after() -> dt.timedelta:
+    """How long a run on another host may stay silent before it is presumed interrupted (configuration)."""
+    return dt.timedelta(minutes=current_app.config.get("AUDIT_RUN_STALE_MINUTES", 120))
 
 
 def can_run_in_background() -> bool:

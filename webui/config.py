@@ -64,6 +64,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "LOGIN_WINDOW_SECONDS": _int(env, "YAOLIAN_LOGIN_WINDOW_SECONDS", 900),
         "TOKEN_DEFAULT_TTL_DAYS": _int(env, "YAOLIAN_TOKEN_DEFAULT_TTL_DAYS", 30),
         "TOKEN_MAX_TTL_DAYS": _int(env, "YAOLIAN_TOKEN_MAX_TTL_DAYS", 365),
+        # An audit run with no heartbeat for this long, whose process is on another host, is marked interrupted.
+        "AUDIT_RUN_STALE_MINUTES": _int(env, "YAOLIAN_AUDIT_RUN_STALE_MINUTES", 120),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": mode == "production",

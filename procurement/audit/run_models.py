@@ -1,4 +1,8 @@
-"""An audit run: which computations ran over which period, how far each got, and what each found."""
+"""An audit run: which computations ran over which period, how far each got, and what each found.
+
+Statuses: ``queued`` → ``running`` → ``done`` or ``failed``; a queued or running run whose process stopped is marked
+``interrupted`` (parts committed before the stop keep their results).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from core.models import JSONType
 class AuditRun(SQLModel, table=True):
     __tablename__ = "audit_runs"
     __table_args__ = (
-        sa.CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
+        sa.CheckConstraint("status IN ('queued', 'running', 'done', 'failed', 'interrupted')", name="status"),
         sa.CheckConstraint("period_end > period_start", name="period_order"),
         sa.UniqueConstraint("requested_by_org_id", "key_hash"),
     )
@@ -34,3 +38,7 @@ class AuditRun(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
     started_at: dt.datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
     finished_at: dt.datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
+    # Who is running it ("host:pid:process start") and when it last reported, so a run whose process died is found
+    # and marked interrupted instead of blocking later runs of the same period for ever.
+    runner: str | None = Field(default=None, sa_column=sa.Column(sa.String(160)))
+    heartbeat_at: dt.datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))

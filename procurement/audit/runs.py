@@ -5,6 +5,12 @@ a part that fails is rolled back and reported as failed while the others keep th
 findings as alerts once (``raise_alert_once``), so running a period again adds only what is new. Progress is kept
 per part on the run row (``done``/``total``), and while a part runs in the background its live figures are kept in
 this process (:data:`LIVE`) so a status request can report how far it has got.
+
+One period is audited by one run at a time: a run is refused while another queued or running run covers an
+overlapping period with a part in common (the parts write the same alerts, surplus results and verdicts). A run
+records which process runs it (``runner``: host, pid and the process's start time) and a heartbeat at each part;
+before a run is requested, runs whose process has gone (same host) or whose heartbeat is older than the stale window
+(any host) are marked ``interrupted``, so a crashed worker never blocks the period for ever.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +30,7 @@ from sqlmodel import Session
 
 from core.actor import Actor
 from core.audit import record_audit
-from core.db import utcnow
+from core.db import serialize_writers, utcnow
 from core.errors import CONFLICT, DomainError, invalid, not_found
 from core.idempotency import key_hash
 from core.pagination import Page, paginate
@@ -32,6 +40,9 @@ from procurement.audit.run_models import AuditRun
 from procurement.orders.supply import china_today, first_of_month
 
 RUN_ROLES = (Role.AUDITOR, Role.ADMIN)
+ACTIVE = ("queued", "running")
+DEFAULT_STALE_AFTER = dt.timedelta(hours=2)  # no heartbeat for this long: the run's process is presumed gone
+RUN_LOCK = "yaolian.audit_runs"  # serializes requesting runs, so two requests cannot both pass the overlap check
 log = logging.getLogger(__name__)
 PartFn = Callable[..., PartSummary]
 
@@ -65,8 +76,12 @@ def request_run(
     parts: list[str] | None = None,
     idempotency_key: str | None = None,
     now: dt.datetime | None = None,
+    stale_after: dt.timedelta = DEFAULT_STALE_AFTER,
 ) -> tuple[AuditRun, bool]:
-    """Queue a run over [start, end); return it and whether it is new (a retried key returns the first run)."""
+    """Queue a run over [start, end); return it and whether it is new (a retried key returns the first run).
+
+    Refused (409 ``run_in_progress``) while a queued or running run covers an overlapping period with a common part.
+    """
     actor.require(*RUN_ROLES)
     hashed = key_hash(idempotency_key)
     wanted = list(dict.fromkeys(parts)) if parts else list(PARTS)
@@ -90,9 +105,13 @@ def request_run(
         raise invalid("parts", f"unknown parts: {', '.join(unknown)}; known: {', '.join(PARTS)}")
     if end <= start:
         raise invalid("end", "the period's end must come after its start (the end day is not included)")
-    today = china_today(now or utcnow())
+    now = now or utcnow()
+    today = china_today(now)
     if end > today + dt.timedelta(days=1):
         raise invalid("end", f"a period cannot end after today ({today}); the end day is not included")
+    serialize_writers(session, RUN_LOCK)
+    sweep_interrupted(session, actor=actor, now=now, stale_after=stale_after)
+    _refuse_overlap(session, start=start, end=end, parts=wanted)
     run = AuditRun(
         period_start=start,
         period_end=end,
@@ -101,6 +120,8 @@ def request_run(
         requested_by_user_id=actor.user_id,
         requested_by_org_id=actor.org_id,
         key_hash=hashed,
+        runner=RUNNER,
+        heartbeat_at=now,
     )
     session.add(run)
     session.flush()
@@ -119,7 +140,7 @@ def execute_run(session: Session, *, actor: Actor, run: AuditRun, commit: Callab
     """Run each part of a queued run in turn; ``commit`` (background runs) makes each part's result visible."""
     if run.status != "queued":
         raise DomainError(CONFLICT, f"run {run.id} is {run.status}, not queued", code="run_not_queued")
-    run.status, run.started_at = "running", utcnow()
+    run.status, run.started_at, run.runner = "running", utcnow(), RUNNER
     _save(session, run, commit)
     failed = False
     for name in run.parts:
@@ -182,9 +203,101 @@ def _set_part(session: Session, run: AuditRun, name: str, **changes: Any) -> Non
 
 
 def _save(session: Session, run: AuditRun, commit: Callable[[], None] | None) -> None:
+    run.heartbeat_at = utcnow()
+    session.add(run)
     session.flush()
     if commit is not None:
         commit()
+
+
+def _refuse_overlap(session: Session, *, start: dt.date, end: dt.date, parts: list[str]) -> None:
+    stmt = (
+        sa.select(AuditRun)
+        .where(AuditRun.status.in_(ACTIVE), AuditRun.period_start < end, AuditRun.period_end > start)
+        .order_by(AuditRun.id)
+    )
+    for other in session.exec(stmt).scalars():
+        common = [name for name in parts if name in other.parts]
+        if common:
+            raise DomainError(
+                CONFLICT,
+                f"audit run {other.id} over {other.period_start} to {other.period_end} (end day not included) is "
+                f"still {other.status} with the parts {', '.join(common)}; wait for it to finish",
+                code="run_in_progress",
+                errors={"period": [f"overlaps audit run {other.id}"]},
+                keep_work=True,  # runs swept as interrupted just before stay swept
+            )
+
+
+def _process_started(pid: int) -> str | None:
+    """Return the process's start time in clock ticks since boot (Linux ``/proc``), or None when unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+RUNNER = f"{socket.gethostname()}:{os.getpid()}:{_process_started(os.getpid()) or '?'}"
+
+
+def runner_alive(runner: str | None) -> bool | None:
+    """Return whether the process named by ``runner`` still runs: True/False on this host, None on another."""
+    if not runner:
+        return None
+    host, _, rest = runner.partition(":")
+    pid_text, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return started == RUNNER.rsplit(":", 1)[1]
+    now_started = _process_started(pid)
+    if now_started is not None:
+        return started in ("?", now_started)  # another process now holds the pid: the runner is gone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not os.path.isdir("/proc")  # /proc exists yet lacks the pid: gone
+
+
+def sweep_interrupted(
+    session: Session, *, actor: Actor, now: dt.datetime | None = None, stale_after: dt.timedelta = DEFAULT_STALE_AFTER
+) -> list[AuditRun]:
+    """Mark queued or running runs whose process has gone, or that have been silent too long, as interrupted."""
+    now = now or utcnow()
+    swept = []
+    for run in session.exec(sa.select(AuditRun).where(AuditRun.status.in_(ACTIVE))).scalars():
+        last = run.heartbeat_at or run.started_at or run.created_at
+        alive = runner_alive(run.runner)
+        if alive is False:
+            reason = f"its process ({run.runner}) stopped before it finished"
+        elif alive is None and last < now - stale_after:
+            reason = f"no word from its process ({run.runner or 'unknown'}) since {last:%Y-%m-%d %H:%M} UTC"
+        else:
+            continue
+        progress = {name: dict(entry) for name, entry in run.progress.items()}
+        for entry in progress.values():
+            entry["status"] = {"running": "interrupted", "pending": "not_run"}.get(entry["status"], entry["status"])
+        was = run.status
+        run.progress, run.status, run.finished_at = progress, "interrupted", now
+        message = f"interrupted: {reason}; parts marked done kept their results, request the period again"
+        run.error = message if run.error is None else f"{run.error}; {message}"
+        session.add(run)
+        record_audit(
+            session,
+            actor=actor,
+            action="audit_run.interrupted",
+            object_type="audit_run",
+            object_id=run.id,
+            details={"from": was, "runner": run.runner, "last_heard": last.isoformat()},
+        )
+        swept.append(run)
+    session.flush()
+    return swept
 
 
 def live_progress(run: AuditRun) -> dict[str, Any]:

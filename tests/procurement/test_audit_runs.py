@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from core.alerts import Alert
 from core.errors import DomainError
+from core.models import AuditRecord
 from procurement.audit import runs
 from procurement.audit.parts import PartSummary
 from procurement.orders.rules import PAYMENT_OVERDUE
@@ -118,3 +119,79 @@ def test_a_failing_part_is_rolled_back_and_reported_while_the_others_finish(ow, 
 def test_months_in_covers_every_month_touching_the_period():
     assert runs.months_in(dt.date(2026, 1, 15), dt.date(2026, 3, 1)) == [dt.date(2026, 1, 1), dt.date(2026, 2, 1)]
     assert runs.months_in(dt.date(2026, 12, 31), dt.date(2027, 1, 2)) == [dt.date(2026, 12, 1), dt.date(2027, 1, 1)]
+
+
+def test_a_run_is_refused_while_another_covers_an_overlapping_period_with_a_common_part(ow, db):
+    auditor = ow.world.auditor
+    first, _ = runs.request_run(db, actor=auditor, start=dt.date(2026, 8, 1), end=dt.date(2026, 9, 1),
+                                parts=["payments", "supply"], now=NOW)  # fmt: skip
+    error = _error(
+        lambda: runs.request_run(
+            db, actor=auditor, start=dt.date(2026, 8, 15), end=dt.date(2026, 9, 15), parts=["supply"], now=NOW
+        ),
+        "run_in_progress",
+    )
+    assert f"audit run {first.id}" in error.message and "supply" in error.message
+    assert error.errors == {"period": [f"overlaps audit run {first.id}"]}
+    # Another part, or a period that does not overlap ([start, end) touching is not overlapping), is allowed.
+    other, created = runs.request_run(db, actor=auditor, start=dt.date(2026, 8, 1), end=dt.date(2026, 9, 1),
+                                      parts=["progress"], now=NOW)  # fmt: skip
+    assert created and other.id != first.id
+    _, created = runs.request_run(db, actor=auditor, start=dt.date(2026, 9, 1), end=dt.date(2026, 10, 1),
+                                      parts=["supply"], now=NOW)  # fmt: skip
+    assert created
+    # Once the first run is done the period is free again.
+    runs.execute_run(db, actor=auditor, run=first)
+    again, created = runs.request_run(db, actor=auditor, start=dt.date(2026, 8, 15), end=dt.date(2026, 9, 15),
+                                      parts=["payments"], now=NOW)  # fmt: skip
+    assert created and again.status == "queued"
+
+
+def test_a_run_whose_process_has_gone_is_marked_interrupted_and_stops_blocking(ow, db, monkeypatch):
+    auditor = ow.world.auditor
+    first, _ = runs.request_run(db, actor=auditor, start=dt.date(2026, 8, 1), end=dt.date(2026, 9, 1),
+                                parts=ORDER_PARTS, now=NOW)  # fmt: skip
+    first.status = "running"
+    first.progress = {**first.progress, "payments": {"status": "done", "done": 1, "total": 1}}
+    first.progress = {**first.progress, "progress": {"status": "running", "done": 3, "total": 9}}
+    # A process on this host that no longer exists: pid 2**22 + 1 is above Linux's default pid_max.
+    first.runner = f"{runs.RUNNER.split(':')[0]}:{2**22 + 1}:12345"
+    db.add(first)
+    db.flush()
+    assert runs.runner_alive(first.runner) is False
+    assert runs.runner_alive(runs.RUNNER) is True
+    _, created = runs.request_run(db, actor=auditor, start=dt.date(2026, 8, 1), end=dt.date(2026, 9, 1),
+                                       parts=ORDER_PARTS, now=NOW)  # fmt: skip
+    assert created
+    db.refresh(first)
+    assert first.status == "interrupted" and first.finished_at is not None
+    assert "stopped before it finished" in first.error and "request the period again" in first.error
+    statuses = {name: entry["status"] for name, entry in first.progress.items()}
+    assert statuses == {"payments": "done", "progress": "interrupted", "supply": "not_run"}
+    record = db.exec(
+        sa.select(AuditRecord).where(
+            AuditRecord.action == "audit_run.interrupted", AuditRecord.object_id == str(first.id)
+        )
+    ).scalar_one()
+    assert record.details["from"] == "running"
+
+
+def test_a_silent_run_on_another_host_is_interrupted_only_after_the_stale_window(ow, db):
+    auditor = ow.world.auditor
+    first, _ = runs.request_run(db, actor=auditor, start=dt.date(2026, 8, 1), end=dt.date(2026, 9, 1),
+                                parts=["supply"], now=NOW)  # fmt: skip
+    first.status, first.runner, first.heartbeat_at = "running", "elsewhere.example:4242:99", NOW
+    db.add(first)
+    db.flush()
+    assert runs.runner_alive(first.runner) is None  # another host: cannot tell
+    soon = NOW + dt.timedelta(minutes=30)
+    _error(lambda: runs.request_run(db, actor=auditor, start=dt.date(2026, 8, 1), end=dt.date(2026, 9, 1),
+                                    parts=["supply"], now=soon, stale_after=dt.timedelta(hours=1)),
+           "run_in_progress")  # fmt: skip
+    assert first.status == "running"
+    late = NOW + dt.timedelta(hours=1, minutes=1)
+    _, created = runs.request_run(db, actor=auditor, start=dt.date(2026, 8, 1), end=dt.date(2026, 9, 1),
+                                       parts=["supply"], now=late, stale_after=dt.timedelta(hours=1))  # fmt: skip
+    assert created
+    db.refresh(first)
+    assert first.status == "interrupted" and "no word from its process (elsewhere.example:4242:99)" in first.error

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 from sqlmodel import Session
 
-from core.db import make_engine
+from core import accounts
+from core.db import make_engine, utcnow
 from core.roles import OrgKind, Role
 from core.schema import upgrade
+from procurement.audit import runs
 from tests.factories import Factory
 from tests.webui.test_api_conventions import assert_error
 
@@ -77,3 +80,25 @@ def test_a_queued_run_runs_after_the_response_and_reports_progress(backend, fres
     assert all(entry["status"] == "done" for entry in body["progress"].values())
     engine.dispose()
     app.extensions["yaolian.engine"].dispose()
+
+
+def test_a_run_over_a_period_another_run_is_auditing_gets_409_until_that_run_is_presumed_gone(factory, api, db, app):
+    user = _auditor(factory)
+    auditor = api(user)
+    other, _ = runs.request_run(
+        db, actor=accounts.actor_for_user(db, user.id), start=dt.date(2026, 8, 15), end=dt.date(2026, 9, 15),
+        parts=["supply"],
+    )  # fmt: skip
+    other.status, other.runner = "running", "worker-7.example:311:4711"  # another host: only silence tells
+    other.heartbeat_at = utcnow() - dt.timedelta(minutes=90)
+    db.add(other)
+    db.flush()
+    body = assert_error(auditor.post("/api/v1/audits/runs", json=PERIOD), 409, "run_in_progress")
+    assert f"audit run {other.id}" in body["message"] and "supply" in body["message"]
+    assert body["errors"] == {"period": [f"overlaps audit run {other.id}"]}
+    app.config["AUDIT_RUN_STALE_MINUTES"] = 60  # YAOLIAN_AUDIT_RUN_STALE_MINUTES
+    response = auditor.post("/api/v1/audits/runs", json=PERIOD)
+    assert response.status_code == 201, response.json
+    swept = auditor.get(f"/api/v1/audits/runs/{other.id}").json
+    assert swept["status"] == "interrupted" and "no word from its process" in swept["error"]
+    assert swept["progress"]["supply"]["status"] == "not_run"

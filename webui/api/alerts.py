@@ -10,7 +10,7 @@ from procurement.audit import runs
 from procurement.audit.run_models import AuditRun
 from webui.api import alert_schemas as s
 from webui.api.common import actor, db, page_items
-from webui.audit_jobs import can_run_in_background, start_after_response
+from webui.audit_jobs import can_run_in_background, stale_after, start_after_response
 from webui.evidence import evidence_links
 
 blp = Blueprint(
@@ -86,8 +86,13 @@ def start_run(data: dict):
     """Run monitoring, reconciliation, surplus, credit and order checks for [start, end). Honours Idempotency-Key.
 
     With ``Prefer: respond-async`` the run is queued and runs after the response (202); poll
-    ``GET /api/v1/audits/runs/{id}`` for each part's progress. Otherwise it runs in the request (201)."""
-    run, created = runs.request_run(db(), actor=actor(), **data, idempotency_key=request.headers.get("Idempotency-Key"))
+    ``GET /api/v1/audits/runs/{id}`` for each part's progress. Otherwise it runs in the request (201).
+
+    409 ``run_in_progress`` while another queued or running run covers an overlapping period with a part in common;
+    runs whose process has stopped are marked ``interrupted`` first, so they never block a period."""
+    run, created = runs.request_run(
+        db(), actor=actor(), **data, idempotency_key=request.headers.get("Idempotency-Key"), stale_after=stale_after()
+    )
     headers = {"Location": f"/api/v1/audits/runs/{run.id}"}
     if not created:
         return _run_out(run), 200, headers

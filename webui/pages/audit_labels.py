@@ -12,6 +12,8 @@ RUN_STATUS = {
     "done": _l("Done"),
     "failed": _l("Failed"),
     "pending": _l("Waiting"),
+    "interrupted": _l("Interrupted"),
+    "not_run": _l("Not run"),
 }
 FILTERS = ("run_status_label",)
 

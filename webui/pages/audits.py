@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 
 from core.errors import DomainError
 from procurement.audit import runs
-from webui.audit_jobs import can_run_in_background, start_after_response
+from webui.audit_jobs import can_run_in_background, stale_after, start_after_response
 from webui.db import get_db
 from webui.pages.alert_forms import PARTS, RunForm
 from webui.pages.common import page_number, role_required
@@ -43,7 +43,12 @@ def start_run():
     session = get_db()
     try:
         run, _created = runs.request_run(
-            session, actor=g.actor, start=form.start.data, end=form.end.data, parts=form.parts.data or None
+            session,
+            actor=g.actor,
+            start=form.start.data,
+            end=form.end.data,
+            parts=form.parts.data or None,
+            stale_after=stale_after(),
         )
         if can_run_in_background():
             start_after_response(run.id, g.actor)
