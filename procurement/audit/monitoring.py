@@ -37,8 +37,10 @@ RUN_ROLES = (Role.AUDITOR, Role.ADMIN)
 DASHBOARD_ROLES = (Role.AUDITOR, Role.ORGANISER, Role.ADMIN, Role.PHARMACY_MANAGER)
 SEVERITY_WEIGHT = {Severity.LOW.value: 1, Severity.MEDIUM.value: 2, Severity.HIGH.value: 3, Severity.CRITICAL.value: 4}
 # Findings measured over the period as a whole: the same subject in another period is another finding.
+# The 7.2 findings belong to an assessment cycle instead: a physician is restricted (and loses rights) once a cycle.
+CYCLE_RELATIVE = frozenset({mr.ABNORMAL_RESTRICT, mr.ABNORMAL_REVOKE})
 PERIOD_RELATIVE = frozenset(
-    {mr.ABNORMAL_RESTRICT, mr.ABNORMAL_REVOKE, mr.PHYSICIAN_OUTLIER, mr.DEPARTMENT_OUTLIER, mr.NON_WINNING_CHOSEN,
+    {mr.PHYSICIAN_OUTLIER, mr.DEPARTMENT_OUTLIER, mr.NON_WINNING_CHOSEN,
      mr.DISPENSED_OVER_RECEIVED, mr.CONSUMABLE_OUTLIER}
 )  # fmt: skip
 LINE_RULES = (ml.quantity_rules, ml.drug_count_rule, ml.abnormal_rule, mp.key_drug_rules, mp.peer_rules,
@@ -114,6 +116,24 @@ def _with_key_drug_history(session, rx_loader, lines, findings, params, *, start
     return merged, len(history)
 
 
+def _with_abnormal_cycle(session, rx_loader, lines, findings, params, *, start: dt.date) -> tuple[pd.DataFrame, int]:
+    """Judge 7.2 over the whole assessment cycle so far: a physician's count carries over from the cycle's earlier
+    periods (two unjustified in March and one in April restrict in April). Keep findings whose deciding prescription
+    falls in the period (earlier ones were the earlier periods' findings); return them and the earlier lines read."""
+    first = ml.cycle_start(start, int(params.abnormal["cycle_months"]))
+    if first >= start:
+        return findings, 0
+    history = rx_loader.load_lines(session, start=first, end=start)
+    if history.empty:
+        return findings, 0
+    extended = _conformed(pd.concat([history, lines], ignore_index=True), LINE_COLUMNS)
+    judged = ml.abnormal_rule(extended, params)
+    in_period = judged[[details["on"] >= start.isoformat() for details in judged["details"]]]
+    kept = findings[~findings["rule"].isin(CYCLE_RELATIVE)]
+    merged = mf.concat([kept, in_period]).sort_values(["rule", "subject"], kind="stable").reset_index(drop=True)
+    return merged, len(history)
+
+
 def _available(received: pd.DataFrame, earlier: pd.DataFrame) -> pd.DataFrame:
     """What each hospital could dispense in the period: packs received before its end less those dispensed before
     its start, so dispensing above receipts spread over several periods is still caught."""
@@ -163,6 +183,8 @@ def _dedupe_key(finding: dict[str, Any], start: dt.date, end: dt.date) -> str:
     key = f"{finding['rule']}|{finding['subject']}"
     if finding["rule"] in PERIOD_RELATIVE:
         key += f"|{start.isoformat()}..{end.isoformat()}"
+    elif finding["rule"] in CYCLE_RELATIVE:
+        key += f"|cycle:{finding['details']['cycle']}"
     if len(key) > 200:  # the column's width; a digest keeps long subjects (drug names) unique
         key = f"{finding['rule']}|sha256:{hashlib.sha256(key.encode()).hexdigest()}"
     return key
@@ -242,6 +264,7 @@ def run_period(
                           rx_loader.dispensed_before(session, start=start))  # fmt: skip
     findings = run_rules(lines, received, params)
     findings, history_lines = _with_key_drug_history(session, rx_loader, lines, findings, params, start=start)
+    findings, cycle_lines = _with_abnormal_cycle(session, rx_loader, lines, findings, params, start=start)
     findings, regional = _with_regional_limits(session, lines, findings, params)
     summary.findings = len(findings)
     summary.figures = {
@@ -249,6 +272,7 @@ def run_period(
         "findings_by_rule": {str(k): int(v) for k, v in findings["rule"].value_counts().sort_index().items()},
         "params": params.label(),
         "key_drug_history_lines": history_lines,
+        "abnormal_cycle_lines": cycle_lines,
         "regional_limits": regional,
     }
     bundles = [params, *(mr.PARAMS_BY_REGION[name] for name in regional)]  # regional limits cite their own sets

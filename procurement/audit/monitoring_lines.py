@@ -7,6 +7,8 @@ computed with whole-column operations; grouping happens only on the flagged subs
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 
@@ -110,21 +112,37 @@ def drug_count_rule(lines: pd.DataFrame, params: mr.MonitoringParams, groups: Li
     )
 
 
+def cycle_start(day: dt.date, cycle_months: int) -> dt.date:
+    """Return the first day of the assessment cycle holding ``day``: cycles of ``cycle_months`` start in January."""
+    return dt.date(day.year, (day.month - 1) // cycle_months * cycle_months + 1, 1)
+
+
 def abnormal_rule(lines: pd.DataFrame, params: mr.MonitoringParams, groups: LineGroups | None = None) -> pd.DataFrame:
-    """Apply 7.2's 3-then-2 sequence to each physician's prescriptions, ordered by date then prescription id.
+    """Apply 7.2's 3-then-2 sequence to each physician's prescriptions of each assessment cycle, ordered by date then
+    prescription id.
 
     A prescription counts as unjustified-abnormal when any of its lines is abnormal and not justified. The physician
-    is warned and restricted at the ``restrict_after``-th such prescription; rights are removed at the first run of
-    ``revoke_consecutive`` such prescriptions strictly after that one, where a run is broken by any other prescription
-    of the physician (normal, or abnormal with a justification).
+    is warned and restricted at the ``restrict_after``-th such prescription of the cycle; rights are removed at the
+    first run of ``revoke_consecutive`` such prescriptions strictly after that one, where a run is broken by any other
+    prescription of the physician (normal, or abnormal with a justification). Counts start again with each cycle
+    (``cycle_months``, cycles starting in January); a run over part of a cycle is given the cycle's earlier lines by
+    ``monitoring.run_period``.
     """
     ab, limit = params.abnormal, params.general["evidence_limit"]
     bad_line = lines["abnormal"].to_numpy(dtype=bool) & ~lines["abnormal_justified"].to_numpy(dtype=bool)
     if not bad_line.any():
         return mf.empty_findings()
-    bad = lines.loc[bad_line, ["physician_id", "prescription_id"]].drop_duplicates()
-    per_physician = bad.groupby("physician_id").size()
-    suspects = per_physician.index[per_physician >= ab["restrict_after"]]
+    months = int(ab["cycle_months"])
+    on = lines["prescribed_on"].to_numpy()[bad_line].astype("datetime64[M]").astype("int64")  # months since 1970-01
+    bad = pd.DataFrame(
+        {
+            "physician_id": lines["physician_id"].to_numpy()[bad_line],
+            "cycle": on - on % months,  # the cycle's first month (January is month 0 of each year, and 12 | 1970·12)
+            "prescription_id": lines["prescription_id"].to_numpy()[bad_line],
+        }
+    ).drop_duplicates()
+    per_physician = bad.groupby(["physician_id", "cycle"]).size()
+    suspects = per_physician[per_physician >= ab["restrict_after"]].index.get_level_values("physician_id").unique()
     if not len(suspects):
         return mf.empty_findings()
     physician, n_physicians = (groups or LineGroups(lines)).physician
@@ -144,19 +162,22 @@ def abnormal_rule(lines: pd.DataFrame, params: mr.MonitoringParams, groups: Line
             bad=("bad", "any"),
         )
         .reset_index()
-        .sort_values(["physician_id", "on", "prescription_id"], kind="stable")
-        .reset_index(drop=True)
     )
+    month = rx["on"].to_numpy().astype("datetime64[M]").astype("int64")
+    rx["cycle"] = month - month % months
+    rx = rx.sort_values(["physician_id", "cycle", "on", "prescription_id"], kind="stable").reset_index(drop=True)
+    # One sequence per physician and cycle: "pc" numbers them.
+    rx["pc"] = rx.groupby(["physician_id", "cycle"], sort=False).ngroup()
     r = ab["restrict_after"]
-    rx["count"] = rx.groupby("physician_id")["bad"].cumsum()
+    rx["count"] = rx.groupby("pc")["bad"].cumsum()
     restricting = rx["bad"] & (rx["count"] == r)
     after = (rx["count"] > r) | ((rx["count"] == r) & ~rx["bad"])
-    new_run = (rx["physician_id"] != rx["physician_id"].shift()) | (rx["bad"] != rx["bad"].shift())
+    new_run = (rx["pc"] != rx["pc"].shift()) | (rx["bad"] != rx["bad"].shift())
     new_run |= after != after.shift()
     rx["streak"] = rx.groupby(new_run.cumsum()).cumcount() + 1
     revoking = after & rx["bad"] & (rx["streak"] == ab["revoke_consecutive"])
-    revoking &= ~revoking.groupby(rx["physician_id"]).cumsum().gt(1)  # the first run only
-    totals = rx.groupby("physician_id")["bad"].sum()
+    revoking &= ~revoking.groupby(rx["pc"]).cumsum().gt(1)  # the first run only
+    totals = rx.groupby("pc")["bad"].sum()
 
     bad_lines = theirs.loc[theirs["bad"], ["line_id", "prescription_id", "prescribed_on"]]
     findings = []
@@ -167,20 +188,24 @@ def abnormal_rule(lines: pd.DataFrame, params: mr.MonitoringParams, groups: Line
         if span is None:  # the run that removes the rights: its last `revoke_consecutive` prescriptions
             span_rows = (hits.index.to_numpy()[:, None] + np.arange(1 - ab["revoke_consecutive"], 1)).ravel()
         else:  # the prescriptions that made the count: every unjustified one up to the restricting one
-            span_rows = rx.index[rx["bad"] & rx["physician_id"].isin(hits["physician_id"]) & (rx["count"] <= r)]
-        chosen = rx.loc[span_rows, ["physician_id", "prescription_id"]]
+            span_rows = rx.index[rx["bad"] & rx["pc"].isin(hits["pc"]) & (rx["count"] <= r)]
+        chosen = rx.loc[span_rows, ["pc", "prescription_id"]]
         ev_lines = bad_lines.merge(chosen, on="prescription_id")
-        ev = mf.evidence(ev_lines, "physician_id", limit)
-        rx_ids = chosen.groupby("physician_id")["prescription_id"].agg(list)
-        table = hits.set_index("physician_id", drop=False).join(ev)
+        ev = mf.evidence(ev_lines, "pc", limit)
+        rx_ids = chosen.groupby("pc")["prescription_id"].agg(list)
+        table = hits.set_index("pc", drop=False).join(ev)
         table["value"] = totals.reindex(table.index).astype("float64")
-        table["subject"] = "physician:" + table.index.astype("string")
+        table["subject"] = "physician:" + table["physician_id"].astype("string")
+        first = table["cycle"].to_numpy().astype("datetime64[M]")
+        cycles = [f"{a}..{b}" for a, b in zip(first.astype(str), (first + months).astype(str), strict=True)]
         details = pd.DataFrame(
             {
                 "on": table["on"],
                 "prescription_id": table["prescription_id"],
                 "prescriptions": rx_ids.reindex(table.index),
-            }
+                "cycle": cycles,  # [first month, first month of the next cycle)
+            },
+            index=table.index,
         )
         threshold = float(r if span else ab["revoke_consecutive"])
         findings.append(
@@ -188,7 +213,7 @@ def abnormal_rule(lines: pd.DataFrame, params: mr.MonitoringParams, groups: Line
                 code,
                 ab["severities"][code],
                 ab,
-                table,
+                table.drop(columns=["pc", "cycle"]),
                 measure="unjustified_abnormal_prescriptions",
                 threshold=threshold,
                 details=details,

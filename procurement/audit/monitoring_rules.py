@@ -97,15 +97,17 @@ DRUG_COUNT = parameter_set(
 
 ABNORMAL = parameter_set(
     "rx.abnormal_prescriptions",
-    "2007-05",
-    ("7.2", "7.7"),
+    "2007-05.2",
+    ("7.2", "7.6", "7.7"),
     note=(
         "处方管理办法 Art. 45: ≥ 3 unjustified 超常处方 → warning and restricted rights; then ≥ 2 more consecutive "
-        "unjustified ones → rights removed. Counted over the analysed period; consecutive means adjacent in the "
+        "unjustified ones → rights removed. Counted over each assessment cycle (cycle_months, cycles starting in "
+        "January; 7.6 speaks of the assessment cycle, its length is local); consecutive means adjacent in the "
         "physician's own prescriptions ordered by date, then prescription id."
     ),
     restrict_after=3,
     revoke_consecutive=2,
+    cycle_months=12,
     severities={ABNORMAL_RESTRICT: Severity.HIGH.value, ABNORMAL_REVOKE: Severity.CRITICAL.value},
 )
 
@@ -316,6 +318,7 @@ def validate_params(params: MonitoringParams) -> MonitoringParams:
     ab = params.abnormal
     _positive_int(ab, "restrict_after")
     _positive_int(ab, "revoke_consecutive")
+    _check(ab, "cycle_months", ab["cycle_months"] in (1, 2, 3, 4, 6, 12), "must divide the year: 1, 2, 3, 4, 6 or 12")
     _severity(ab, "severities")
 
     kd = params.key_drugs

@@ -162,6 +162,31 @@ def test_three_then_two_consecutive_abnormal_prescriptions():
     assert restrict.loc["physician:4", "details"]["prescription_id"] == 403
 
 
+def test_the_count_starts_again_with_each_assessment_cycle():
+    """Quarterly cycles: two in March and two in April never reach three; five from April on restrict and remove
+    within the second quarter, and the findings name their cycle."""
+
+    def on(rx_id, day, kind):
+        return {**_rx(8, rx_id, 1, kind), "prescribed_on": day}
+
+    lines = lines_frame(
+        on(801, "2025-03-30", "bad"), on(802, "2025-03-31", "bad"), on(803, "2025-04-01", "bad"),
+        on(804, "2025-04-02", "bad"),
+    )  # fmt: skip
+    quarters = DEFAULTS.override("abnormal", "test", cycle_months=3)
+    assert findings_of(lines, mr.ABNORMAL_RESTRICT, params=quarters).empty
+    assert list(findings_of(lines, mr.ABNORMAL_RESTRICT).index) == ["physician:8"]  # one year: four in a row
+    lines = lines_frame(
+        on(801, "2025-03-30", "bad"), on(802, "2025-03-31", "bad"),
+        *(on(810 + i, f"2025-04-0{i}", "bad") for i in range(1, 6)),
+    )  # fmt: skip
+    restrict = findings_of(lines, mr.ABNORMAL_RESTRICT, params=quarters).loc["physician:8"]
+    assert restrict["details"]["prescription_id"] == 813 and restrict["details"]["cycle"] == "2025-04..2025-07"
+    assert restrict["value"] == 5.0  # unjustified in the cycle, not in the frame
+    revoke = findings_of(lines, mr.ABNORMAL_REVOKE, params=quarters).loc["physician:8"]
+    assert revoke["details"]["prescriptions"] == [814, 815]
+
+
 def test_the_restricting_prescription_does_not_start_the_consecutive_run():
     lines = lines_frame(*(_rx(7, 700 + i, i, "bad") for i in range(1, 5)), _rx(7, 705, 5, "ok"))
     assert not findings_of(lines, mr.ABNORMAL_RESTRICT).empty
@@ -375,6 +400,7 @@ def test_an_empty_period_has_no_findings_and_a_missing_column_is_refused():
         ("consumables", {"z_threshold": None, "median_multiple": None}, "rx.consumables_per_case.median_multiple"),
         ("consumables", {"median_multiple": 0.5}, "rx.consumables_per_case.median_multiple"),
         ("abnormal", {"restrict_after": 0}, "rx.abnormal_prescriptions.restrict_after"),
+        ("abnormal", {"cycle_months": 5}, "rx.abnormal_prescriptions.cycle_months"),
         ("received", {"tolerance_packs": -1.0}, "rx.dispensed_within_received.tolerance_packs"),
         ("long_rx", {"exempt_with_reason": ("vitamin",)}, "rx.long_prescription.national.exempt_with_reason"),
     ],

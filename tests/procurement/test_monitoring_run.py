@@ -213,3 +213,43 @@ def test_dispensing_above_receipts_is_caught_across_periods(db, world):
     over = [a for a in _alerts(db).get(mr.DISPENSED_OVER_RECEIVED, []) if a.evidence["product_id"] == winner]
     assert len(over) == 1 and over[0].evidence["period"]["start"] == "2026-07-01"
     assert over[0].evidence["value"] == 1.0 and over[0].evidence["threshold"] == -0.5  # 4 received − 4.5 before
+
+
+def test_the_abnormal_prescription_count_runs_over_the_assessment_cycle_not_the_run(db, world):
+    """7.2 counts a physician's unjustified 超常处方 over the assessment cycle (default: the calendar year): two in
+    June and a third in July restrict the physician in the July run, with the June ones as evidence; runs over other
+    periods of the cycle raise it no second time."""
+    _ow, hospital, auditor, winner, _loser, _line_of = world
+    bad = {"abnormal": "是"}
+    rows = [_row("A1", winner, "2026-06-21", **bad), _row("A2", winner, "2026-06-22", **bad),
+            _row("A3", winner, "2026-07-05", **bad)]  # fmt: skip
+    import_prescriptions(db, actor=hospital, hospital_id=hospital.org_id, pseudonym_key=KEY, rows=rows)
+    joined = "SELECT p.external_no, l.id FROM prescription_lines l JOIN prescriptions p ON p.id = l.prescription_id"
+    line_of = dict(db.execute(sa.text(joined)).all())
+    run_period(db, auditor, start=JUNE, end=JULY)
+    assert mr.ABNORMAL_RESTRICT not in _alerts(db)  # two so far
+    summary = run_period(db, auditor, start=JULY, end=dt.date(2026, 8, 1))
+    assert summary.figures["abnormal_cycle_lines"] >= 2  # January to June read for the count
+    [restrict] = _alerts(db)[mr.ABNORMAL_RESTRICT]
+    assert restrict.evidence["line_ids"] == [line_of["A1"], line_of["A2"], line_of["A3"]]
+    assert restrict.evidence["details"]["cycle"] == "2026-01..2027-01"
+    assert restrict.evidence["details"]["on"] == "2026-07-05"
+    assert restrict.dedupe_key.endswith("|cycle:2026-01..2027-01")
+    again = run_period(db, auditor, start=JUNE, end=dt.date(2026, 8, 1))  # the same restriction, another period
+    assert mr.ABNORMAL_RESTRICT in again.figures["findings_by_rule"]
+    assert len(_alerts(db)[mr.ABNORMAL_RESTRICT]) == 1
+
+
+def test_the_abnormal_prescription_count_starts_again_with_each_cycle(db, world):
+    """With half-year cycles (January–June, July–December) June's two and July's one never make three."""
+    _ow, hospital, auditor, winner, _loser, _line_of = world
+    bad = {"abnormal": "是"}
+    rows = [_row("A1", winner, "2026-06-21", **bad), _row("A2", winner, "2026-06-22", **bad),
+            _row("A3", winner, "2026-07-05", **bad)]  # fmt: skip
+    import_prescriptions(db, actor=hospital, hospital_id=hospital.org_id, pseudonym_key=KEY, rows=rows)
+    half_years = mr.DEFAULTS.override("abnormal", "test", cycle_months=6)
+    summary = run_period(db, auditor, start=JUNE, end=dt.date(2026, 8, 1), params=half_years)
+    assert mr.ABNORMAL_RESTRICT not in summary.figures["findings_by_rule"]
+    summary = run_period(db, auditor, start=JULY, end=dt.date(2026, 8, 1), params=half_years)
+    assert summary.figures["abnormal_cycle_lines"] == 0  # July starts a cycle: nothing earlier is read
+    assert mr.ABNORMAL_RESTRICT not in _alerts(db)
