@@ -18,6 +18,7 @@ import procurement.audit.reconciliation_models
 import procurement.audit.run_models
 import procurement.audit.surplus_models
 import procurement.catalogue
+import procurement.orders.document_models
 import procurement.orders.models
 import procurement.orders.money_models
 import procurement.orders.supply_models

@@ -70,10 +70,16 @@ def error_response(status: int, code: str, message: str, errors: dict[str, Any] 
     return response
 
 
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
 def _handle_domain(exc: DomainError) -> Response:
     if exc.keep_work:
         keep_work()
-    errors = {"json": exc.errors} if exc.kind == kinds.INVALID and exc.errors else exc.errors
+    if exc.kind == kinds.INVALID and exc.errors:  # the fields named are in the body: JSON, or a form with files
+        errors = {"form" if request.mimetype in FORM_TYPES else "json": exc.errors}
+    else:
+        errors = exc.errors
     response = error_response(STATUS_OF_KIND[exc.kind], exc.code, exc.message, errors)
     if exc.retry_after:
         response.headers["Retry-After"] = str(exc.retry_after)

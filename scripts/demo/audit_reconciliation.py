@@ -23,10 +23,11 @@ from core.actor import Actor
 from core.models import Organisation, User
 from procurement.audit import reconciliation_registry
 from procurement.audit.reconciliation import run_period
+from procurement.orders.documents import upload_document
 from procurement.orders.fulfilment import ShipLineIn, ship_order
 from procurement.orders.ordering import OrderLineIn, confirm_order, place_order
 from procurement.orders.receiving import receive_shipment
-from scripts.demo.orders import _at, _awarded, _Demo, _excl, _invoice, _stock
+from scripts.demo.orders import _at, _awarded, _Demo, _excl, _invoice, _stock, delivery_note_pdf
 from scripts.demo.world import BAMIN, LUDAO
 
 REMOTE = ("350825", "连城县", "龙岩市医疗保障局 偏远地区药品配送目录 (demo)")
@@ -53,6 +54,9 @@ def _shipped(demo: _Demo, row, pharmacist: str, distributor: int, day: dt.date, 
     note = f"SXR{ship_day:%Y%m%d}{order.id:04d}"
     shipment, _ = ship_order(demo.session, order_id=order.id, delivery_note_number=note,
                              lines=[ShipLineIn(1, every)], actor=rep, now=_at(ship_day, 8))  # fmt: skip
+    note_pdf = delivery_note_pdf(note, product.id, f"B{day:%y%m}{product.id % 100:02d}", len(every), ship_day)
+    upload_document(demo.session, shipment_id=shipment.id, kind="delivery_note", actor=rep, now=_at(ship_day, 8),
+                    filename=f"{note}.pdf", data=note_pdf)  # fmt: skip
     receive_shipment(demo.session, shipment_id=shipment.id, codes=every, actor=hospital, now=_at(ship_day, 16))
     batches_of = {f"B{d:%y%m}{product.id % 100:02d}": len(cs) for d, cs in codes.items()}
     return shipment, award, product, hospital, rep, batches_of, ship_day

@@ -26,6 +26,7 @@ from core.actor import Actor
 from core.models import Organisation, User
 from procurement.catalogue import Product
 from procurement.orders import arrangements, invoices, payments, prepayments, progress_checks, supply, supply_risks
+from procurement.orders.documents import upload_document
 from procurement.orders.fulfilment import ShipLineIn, ship_order
 from procurement.orders.invoice_checks import InvoiceLineIn
 from procurement.orders.ordering import OrderLineIn, confirm_order, place_order
@@ -182,6 +183,9 @@ def _deliver(demo, unit_price, product, pharmacist, distributor_id, packs, day, 
     shipment, _ = ship_order(session, order_id=order.id, delivery_note_number=f"SX{ship_day:%Y%m%d}{order.id:04d}",
                              lines=[ShipLineIn(1, codes)], actor=rep, now=_at(ship_day, 8))  # fmt: skip
     batch = f"B{day:%y%m}{product.id % 100:02d}"
+    note_pdf = delivery_note_pdf(shipment.delivery_note_number, product.id, batch, packs, ship_day)
+    upload_document(session, shipment_id=shipment.id, kind="delivery_note", actor=rep, now=_at(ship_day, 8),
+                    filename=f"{shipment.delivery_note_number}.pdf", data=note_pdf)  # fmt: skip
     maker_price = _excl(unit_price * Decimal("0.93"))
     _invoice(demo, shipment, kind="first", seller=product.manufacturer_id, buyer=distributor_id, product=product,
              batch=batch, quantity=packs, unit_price=maker_price, day=ship_day, actor=rep)  # fmt: skip
@@ -208,6 +212,29 @@ def _deliver(demo, unit_price, product, pharmacist, distributor_id, packs, day, 
                                 reference=f"CMB{paid_on:%Y%m%d}{second.id:05d}", actor=hospital,
                                 now=_at(paid_on, 15))  # fmt: skip
         demo.summary.payments += 1
+
+
+def delivery_note_pdf(number: str, product_id: int, batch: str, packs: int, day: dt.date) -> bytes:
+    """Return a one-page PDF standing for a scanned delivery note (demo data only: ASCII text, built-in font)."""
+    text = f"Delivery note {number}   product {product_id}   batch {batch}   {packs} packs   {day.isoformat()}"
+    stream = f"BT /F1 11 Tf 40 780 Td ({text}) Tj ET".encode("ascii")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number_, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number_, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
 
 
 def _distributors(demo: _Demo, rows) -> dict[int, int]:

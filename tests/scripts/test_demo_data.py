@@ -374,6 +374,16 @@ def test_demo_orders_run_from_order_to_payment_with_the_planted_problems(db, loa
     codes = set(db.exec(sa.select(Alert.code).where(Alert.source != "trace")).scalars())
     assert {"ORDERS-INVOICE-SHIPMENT-MISMATCH", "ORDERS-PAYMENT-OVERDUE", "SUPPLY-REPORT-MISSING"} <= codes
     assert any(r.late for r in _all(db, SupplyReport)) and _all(db, SupplyProblem)
+    # Every ordered shipment carries its delivery note as a PDF the hospital can open.
+    from procurement.orders.document_models import ShipmentDocument
+    from procurement.orders.documents import sniff
+    from procurement.orders.models import Shipment
+
+    notes = {d.shipment_id: d for d in _all(db, ShipmentDocument) if d.kind == "delivery_note"}
+    ordered = [s for s in _all(db, Shipment) if s.delivery_note_number.startswith("SX")]
+    assert ordered and {s.id for s in ordered} <= set(notes)
+    note = notes[ordered[0].id]
+    assert sniff(note.content) == "pdf" and note.filename == f"{ordered[0].delivery_note_number}.pdf"
 
 
 def test_demo_audit_run_fills_the_alerts_queue_from_every_part(db, loaded):

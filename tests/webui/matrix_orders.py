@@ -8,7 +8,9 @@ rows stage a minimal award row of a supplier (its own, or another's).
 from __future__ import annotations
 
 import datetime as dt
+import io
 import itertools
+from dataclasses import dataclass
 from decimal import Decimal
 
 from core.accounts import actor_for_user
@@ -16,6 +18,7 @@ from core.actor import Actor
 from core.db import utcnow
 from core.roles import OrgKind, Role
 from procurement.orders import arrangements
+from procurement.orders.documents import upload_document
 from procurement.orders.fulfilment import ShipLineIn, ship_order
 from procurement.orders.ordering import OrderLineIn, confirm_order, place_order
 from procurement.tenders.models import AgreedVolume, Award, Bid, Lot, Tender
@@ -164,6 +167,38 @@ def _distributors(method: str):
     return build
 
 
+@dataclass(frozen=True)
+class Multipart:
+    """A multipart form body (an upload): fields and one file."""
+
+    fields: dict
+    filename: str
+    data: bytes
+
+    def form(self) -> dict:
+        return {**self.fields, "file": (io.BytesIO(self.data), self.filename)}
+
+
+PDF = b"%PDF-1.7\n%%EOF\n"
+
+
+def _documents(method: str, download: bool = False):
+    def build(w, scope):
+        order, shipment, _code = staged_order(w, scope, "shipped")
+        path = f"/api/v1/orders/{order.id}/shipments/{shipment.id}/documents"
+        if download:
+            rep = _actor(w, w.factory.db.get(type(w.own_org), order.supplier_id), Role.SUPPLIER_REP)
+            document, _ = upload_document(w.factory.db, shipment_id=shipment.id, kind="delivery_note",
+                                          filename="dn.pdf", data=PDF + b"download", actor=rep)  # fmt: skip
+            return method, f"{path}/{document.id}", None
+        body = (
+            Multipart({"kind": "delivery_note"}, "dn.pdf", PDF + f"{next(_n)}".encode()) if method == "POST" else None
+        )
+        return method, path, body
+
+    return build
+
+
 def order_rows(Row):
     """Return the matrix rows of the order endpoints."""
     everyone = dict.fromkeys(Role, (200, 200))
@@ -181,6 +216,7 @@ def order_rows(Row):
          Role.ADMIN: (403, 403)}, (404, 404),
     )  # fmt: skip
     receiving = {role: ((201, 404) if pair == (200, 404) else pair) for role, pair in hospital_acts.items()}
+    filing = _by_role({**seen_not_theirs, Role.SUPPLIER_REP: (201, 404)}, (404, 404))
     listing_write = _by_role({Role.ADMIN: (201, 201), Role.ORGANISER: (201, 201)}, (403, 403))
     assigning = _by_role({Role.SUPPLIER_REP: (200, 403)}, (403, 403))
     stock = _by_role(
@@ -224,6 +260,14 @@ def order_rows(Row):
             "/api/v1/orders/<int:order_id>/receive",
             _order_req("POST", "shipped", "/receive", _receive_body),
             receiving,
+        ),
+        Row("POST", "/api/v1/orders/<int:order_id>/shipments/<int:shipment_id>/documents", _documents("POST"), filing),
+        Row("GET", "/api/v1/orders/<int:order_id>/shipments/<int:shipment_id>/documents", _documents("GET"), reading),
+        Row(
+            "GET",
+            "/api/v1/orders/<int:order_id>/shipments/<int:shipment_id>/documents/<int:document_id>",
+            _documents("GET", download=True),
+            reading,
         ),
         Row("GET", "/api/v1/catalogue/listings", lambda w, s: ("GET", "/api/v1/catalogue/listings", None), everyone),
         Row(

@@ -29,7 +29,7 @@ from tests.webui.matrix_catalogue import catalogue_rows
 from tests.webui.matrix_circulation import circulation_rows
 from tests.webui.matrix_credit import credit_rows
 from tests.webui.matrix_money import money_rows
-from tests.webui.matrix_orders import order_rows
+from tests.webui.matrix_orders import Multipart, order_rows
 from tests.webui.matrix_prescriptions import prescription_rows
 from tests.webui.matrix_reconciliation import reconciliation_rows
 from tests.webui.matrix_supply import supply_rows
@@ -211,6 +211,13 @@ def world_for(factory, db, app):
     return build
 
 
+def _body(body) -> dict:
+    """A row's body: JSON, or a multipart form (a ``Multipart``) for uploads."""
+    if isinstance(body, Multipart):
+        return {"data": body.form(), "content_type": "multipart/form-data"}
+    return {"json": body}
+
+
 @pytest.mark.parametrize(
     ("row", "role", "scope"),
     list(itertools.product(MATRIX, ROLES, SCOPES)),
@@ -221,7 +228,7 @@ def test_access(world_for, api, client, row: Row, role: Role, scope: str):
     method, path, body = row.build(world, scope)
     # The caller acts with a second token so that revoking "own" tokens never revokes the caller's own session.
     caller_token = world.factory.token(world.caller)
-    response = client.open(path, method=method, json=body, headers={"Authorization": f"Bearer {caller_token}"})
+    response = client.open(path, method=method, headers={"Authorization": f"Bearer {caller_token}"}, **_body(body))
     want = row.expect[role][0 if scope == "own" else 1]
     assert response.status_code == want, f"{role.value} {scope}: {response.get_data(as_text=True)[:300]}"
 
@@ -229,7 +236,7 @@ def test_access(world_for, api, client, row: Row, role: Role, scope: str):
 @pytest.mark.parametrize("row", [r for r in MATRIX if not r.public], ids=lambda r: f"{r.method} {r.rule}")
 def test_anonymous_callers_get_401(world_for, client, row: Row):
     method, path, body = row.build(world_for(Role.PHARMACIST), "own")
-    assert client.open(path, method=method, json=body).status_code == 401
+    assert client.open(path, method=method, **_body(body)).status_code == 401
 
 
 def test_matrix_covers_every_endpoint(app):

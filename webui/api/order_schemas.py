@@ -273,3 +273,17 @@ class StockQuery(ma.Schema):
 
 
 dump_new_order = plain_dumper(OrderDetailOut())  # placing an order answers with this; see plain_dumper
+
+
+class DocumentOut(ma.Schema):
+    id = ma.fields.Integer()
+    shipment_id = ma.fields.Integer()
+    kind = ma.fields.String()
+    invoice_id = ma.fields.Integer(allow_none=True)
+    filename = ma.fields.String()
+    media_type = ma.fields.String(metadata={"description": "judged from the content: PDF, OFD, PNG or JPEG"})
+    size = ma.fields.Integer()
+    sha256 = ma.fields.String()
+    uploaded_by_id = ma.fields.Integer(allow_none=True)
+    uploaded_at = ma.fields.AwareDateTime()
+    url = ma.fields.String(metadata={"description": "where to download the file"})

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 
-from flask import g, jsonify, request
+from flask import g, jsonify, request, send_file
 from flask_smorest import Blueprint
 
 from core.db import utcnow
 from core.errors import invalid, not_found
 from core.roles import OrgKind
-from procurement.orders import arrangements, fulfilment, ordering, reads, receiving
+from procurement.orders import arrangements, documents, fulfilment, ordering, reads, receiving
 from procurement.orders.buyable import buyable_products
 from trace.canonical import canonical_bytes
 from webui.api import order_schemas as s
@@ -129,6 +130,75 @@ def ship_order(data: dict, order_id: int):
         request_sha256=_digest(),
     )
     return shipment, (201 if created else 200)
+
+
+def _document_out(order_id: int, row) -> dict:
+    row = row if isinstance(row, dict) else row.model_dump(exclude={"content"})
+    return row | {"url": f"/api/v1/orders/{order_id}/shipments/{row['shipment_id']}/documents/{row['id']}"}
+
+
+_DOCUMENT_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "kind"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary", "description": "PDF, OFD, PNG or JPEG; ≤ 10 MB"},
+                    "kind": {"type": "string", "enum": ["delivery_note", "invoice", "other"]},
+                    "invoice_id": {"type": "integer", "description": "for kind invoice: a recorded invoice of it"},
+                },
+            }
+        }
+    },
+}
+
+
+@blp.route("/orders/<int:order_id>/shipments/<int:shipment_id>/documents", methods=["POST"])
+@blp.doc(requestBody=_DOCUMENT_BODY)
+@blp.response(201, s.DocumentOut)
+@blp.alt_response(200, schema=s.DocumentOut, description="the same file again: the document already filed")
+def file_document(order_id: int, shipment_id: int):
+    """File the delivery note (随货同行单) or an invoice's original file with a shipment (its supplier): multipart
+    ``file`` (PDF, OFD, PNG or JPEG, at most 10 MB) and ``kind``. The same file again returns the filed document."""
+    upload = request.files.get("file")  # the fields are judged after the caller's right to file here
+    document, created = documents.upload_document(
+        db(),
+        order_id=order_id,
+        shipment_id=shipment_id,
+        kind=request.form.get("kind", ""),
+        invoice_id=request.form.get("invoice_id") or None,
+        filename=upload.filename if upload else "",
+        data=upload.read() if upload else b"",
+        actor=actor(),
+    )
+    return _document_out(order_id, document), (201 if created else 200)
+
+
+@blp.route("/orders/<int:order_id>/shipments/<int:shipment_id>/documents", methods=["GET"])
+@blp.response(200, s.DocumentOut(many=True))
+def list_documents(order_id: int, shipment_id: int):
+    """The documents filed with a shipment, without their bytes (the order's hospital and supplier, auditors)."""
+    rows = documents.list_documents(db(), order_id=order_id, shipment_id=shipment_id, actor=actor())
+    return [_document_out(order_id, row) for row in rows]
+
+
+@blp.route("/orders/<int:order_id>/shipments/<int:shipment_id>/documents/<int:document_id>", methods=["GET"])
+@blp.response(200, description="the file as filed, with its media type")
+def download_document(order_id: int, shipment_id: int, document_id: int):
+    """Download one filed document (the order's hospital and supplier, auditors)."""
+    document = documents.get_document(
+        db(), order_id=order_id, shipment_id=shipment_id, document_id=document_id, actor=actor()
+    )
+    return send_file(
+        io.BytesIO(document.content),
+        mimetype=document.media_type,
+        as_attachment=True,
+        download_name=document.filename,
+        etag=document.sha256,
+        max_age=0,
+    )
 
 
 @blp.route("/orders/<int:order_id>/receive", methods=["POST"])

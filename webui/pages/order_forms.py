@@ -7,6 +7,7 @@ import uuid
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     DateField,
     FieldList,
@@ -157,3 +158,19 @@ class ReceiveForm(FlaskForm):
 class ProblemForm(FlaskForm):
     kind = SelectField(_l("Kind of problem"), choices=lambda: list(PROBLEM_KINDS.items()))
     description = StringField(_l("What happened"), [DataRequired(), Length(max=1000)], filters=[_strip])
+
+
+DOCUMENT_KINDS = {
+    "delivery_note": _l("Delivery note (随货同行单)"),
+    "invoice": _l("Invoice file (PDF/OFD or scan)"),
+    "other": _l("Other document (e.g. test report)"),
+}
+
+
+class DocumentForm(FlaskForm):
+    kind = SelectField(_l("Document"), choices=lambda: list(DOCUMENT_KINDS.items()))
+    file = FileField(
+        _l("File"),
+        [FileRequired(_l("Choose a file to attach."))],
+        description=_l("PDF, OFD, PNG or JPEG, at most 10 MB. The same file twice is kept once."),
+    )

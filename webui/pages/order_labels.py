@@ -121,6 +121,11 @@ _PATTERNS: tuple[tuple[re.Pattern[str], object], ...] = tuple(
             ),
         ),
         (r"^list the trace codes shipped on this line$", lambda m: _("Scan the codes shipped on this line.")),
+        (r"is not a PDF, OFD, PNG or JPEG file", lambda m: _("This file is not a PDF, OFD, PNG or JPEG file.")),
+        (r"^the file is empty", lambda m: _("The file is empty.")),
+        (r"^the file has [\d,]+ bytes; at most", lambda m: _("The file is larger than 10 MB.")),
+        (r"already has \d+ documents", lambda m: _("This shipment already has the most documents it keeps.")),
+        (r"is already filed with shipment", lambda m: _("This file is already attached as another kind of document.")),
     )
 )
 
