@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
@@ -23,6 +24,9 @@ from core.roles import HospitalGrade, OrgKind, Role, UserGroup
 from core.schema import upgrade
 from tests.conftest import BACKENDS, PG_ENV
 from tests.factories import PASSWORD, make_uscc
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -189,6 +193,31 @@ def page(browser, live_server, requests_log):
     try:
         yield tab
     finally:
+        context.close()
+
+
+@pytest.fixture
+def as_user(browser, live_server):
+    """Return a function opening a signed-in tab of its own (own cookies) for a username; ``as_user.log`` records
+    every tab's requests."""
+    contexts, log = [], RequestLog()
+
+    def open_tab(username: str) -> Page:
+        context = browser.new_context(base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900})
+        contexts.append(context)
+        tab = context.new_page()
+        tab.set_default_timeout(20_000)
+        tab.on("request", log.record)
+        tab.goto("/login")
+        tab.fill("#username", username)
+        tab.fill("#password", live_server.password)
+        tab.locator("main form button[type=submit]").click()
+        tab.wait_for_url("**/home/*")
+        return tab
+
+    open_tab.log = log
+    yield open_tab
+    for context in contexts:
         context.close()
 
 

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from core.db import make_engine, new_session
 from core.models import Organisation
@@ -48,27 +48,6 @@ def case(live_server) -> Case:
             return Case(auditor.username, pharmacist.username, number)
     finally:
         engine.dispose()
-
-
-@pytest.fixture
-def as_user(browser, live_server):
-    contexts = []
-
-    def open_tab(username: str) -> Page:
-        context = browser.new_context(base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900})
-        contexts.append(context)
-        tab = context.new_page()
-        tab.set_default_timeout(20_000)
-        tab.goto("/login")
-        tab.fill("#username", username)
-        tab.fill("#password", live_server.password)
-        tab.locator("main form button[type=submit]").click()
-        tab.wait_for_url("**/home/*")
-        return tab
-
-    yield open_tab
-    for context in contexts:
-        context.close()
 
 
 def test_an_auditor_runs_the_audit_follows_the_evidence_and_closes_the_alert(as_user, case):

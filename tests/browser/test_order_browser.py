@@ -15,7 +15,6 @@ from core.db import make_engine, new_session, utcnow
 from core.models import Organisation, User
 from core.roles import Role
 from procurement.orders.models import Receipt
-from tests.browser.conftest import RequestLog
 from tests.factories import Factory
 from tests.procurement.order_world import build_order_world
 
@@ -55,30 +54,6 @@ def chain(live_server) -> Chain:
             return Chain(pharmacist.username, distributor, award.product_id, codes, award.unit_price, Decimal("11.5"))
     finally:
         engine.dispose()
-
-
-@pytest.fixture
-def as_user(browser, live_server):
-    """Return a function opening a signed-in tab of its own (own cookies) for a username, with its request log."""
-    contexts, log = [], RequestLog()
-
-    def open_tab(username: str) -> Page:
-        context = browser.new_context(base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900})
-        contexts.append(context)
-        tab = context.new_page()
-        tab.set_default_timeout(15_000)
-        tab.on("request", log.record)
-        tab.goto("/login")
-        tab.fill("#username", username)
-        tab.fill("#password", live_server.password)
-        tab.locator("main form button[type=submit]").click()
-        tab.wait_for_url("**/home/*")
-        return tab
-
-    open_tab.log = log
-    yield open_tab
-    for context in contexts:
-        context.close()
 
 
 def _fen(value: Decimal) -> Decimal:

@@ -82,28 +82,6 @@ def _org_id(session, username: str) -> int:
     return session.exec(sa.select(User.organisation_id).where(User.username == username)).one()[0]
 
 
-@pytest.fixture
-def as_user(browser, live_server):
-    """Return a function opening a signed-in tab of its own (own cookies) for a username."""
-    contexts = []
-
-    def open_tab(username: str) -> Page:
-        context = browser.new_context(base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 900})
-        contexts.append(context)
-        tab = context.new_page()
-        tab.set_default_timeout(15_000)
-        tab.goto("/login")
-        tab.fill("#username", username)
-        tab.fill("#password", live_server.password)
-        tab.locator("main form button[type=submit]").click()
-        tab.wait_for_url("**/home/*")
-        return tab
-
-    yield open_tab
-    for context in contexts:
-        context.close()
-
-
 def _stage(tab: Page, status: str) -> None:
     expect(tab.get_by_test_id("tender-status")).to_have_class(re.compile(rf"\b{status}\b"))
 
