@@ -131,13 +131,22 @@ class Transitions:
         return effects
 
     def receive(self, item: Item, event: EventIn, parent_key: str | None) -> list[Effect]:
-        if item.status != ItemStatus.IN_TRANSIT or item.pending_org_id != self.org_id:
+        """Receive a pack shipped to this organisation; or, by its sender, take back a pack still in transit (the
+        recipient refused it at the door, or it never arrived): the sender holds it again."""
+        if item.status != ItemStatus.IN_TRANSIT:
+            raise Refused("cannot receive: this pack was not shipped to your organisation", "not_shipped_to_you")
+        taking_back = item.custodian_org_id == self.org_id and item.pending_org_id != self.org_id
+        if item.pending_org_id != self.org_id and not taking_back:
             raise Refused("cannot receive: this pack was not shipped to your organisation", "not_shipped_to_you")
         self._loose(item, "receive", parent_key)
         effects = []
         for node in self._tree(item):
+            undelivered_to = node.pending_org_id
             node.custodian_org_id, node.pending_org_id, node.status = self.org_id, None, ItemStatus.ACTIVE.value
-            effects.append(Effect(node, EventType.RECEIVE, via=None if node is item else item.code_key))
+            effect = Effect(node, EventType.RECEIVE, via=None if node is item else item.code_key)
+            if taking_back:
+                effect.details["returned_undelivered_from"] = undelivered_to
+            effects.append(effect)
         return effects
 
     def aggregate(self, parent: Item, children: list[Item]) -> list[Effect]:

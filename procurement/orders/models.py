@@ -165,6 +165,9 @@ class ShipmentPack(SQLModel, table=True):
     status: str = Field(default=PackStatus.SHIPPED.value, sa_column=sa.Column(sa.String(16), nullable=False))
     receipt_id: int | None = Field(default=None, foreign_key="receipts.id")
     reason: str | None = Field(default=None, sa_column=sa.Column(sa.String(300)))
+    # A refused pack stays "refused"; when its supplier takes it back into stock (trace: the sender receives it back)
+    # this records when. Refused and not yet taken back means the pack is still with the carrier.
+    taken_back_at: dt.datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
 
 
 class Receipt(SQLModel, table=True):

@@ -10,7 +10,7 @@ from sqlmodel import Session
 from core.actor import Actor
 from core.models import Organisation
 from procurement.catalogue import Product
-from procurement.orders.models import PurchaseOrder, Receipt, Shipment
+from procurement.orders.models import PackStatus, PurchaseOrder, Receipt, Shipment, ShipmentPack
 from procurement.orders.ordering import get_order, order_lines
 from procurement.orders.placing import PlacedOrder
 
@@ -71,8 +71,20 @@ def _deliveries(session: Session, order: PurchaseOrder) -> dict[str, Any]:
         )
     shipments = session.exec(sa.select(Shipment).where(Shipment.order_id == order.id).order_by(Shipment.id)).scalars()
     receipts = session.exec(sa.select(Receipt).where(Receipt.order_id == order.id).order_by(Receipt.id)).scalars()
+    waiting = dict(
+        session.execute(
+            sa.select(ShipmentPack.shipment_id, sa.func.count())
+            .join(Shipment, Shipment.id == ShipmentPack.shipment_id)
+            .where(
+                Shipment.order_id == order.id,
+                ShipmentPack.status == PackStatus.REFUSED.value,
+                ShipmentPack.taken_back_at.is_(None),
+            )
+            .group_by(ShipmentPack.shipment_id)
+        ).all()
+    )
     return {
         "lines": line_rows,
-        "shipments": [s.model_dump() for s in shipments],
+        "shipments": [s.model_dump() | {"refused_not_taken_back": waiting.get(s.id, 0)} for s in shipments],
         "receipts": [r.model_dump() for r in receipts],
     }

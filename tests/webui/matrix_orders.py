@@ -21,6 +21,7 @@ from procurement.orders import arrangements
 from procurement.orders.documents import upload_document
 from procurement.orders.fulfilment import ShipLineIn, ship_order
 from procurement.orders.ordering import OrderLineIn, confirm_order, place_order
+from procurement.orders.receiving import RefusalIn, receive_shipment
 from procurement.tenders.models import AgreedVolume, Award, Bid, Lot, Tender
 from trace import capture
 from trace.canonical import canonical_bytes
@@ -199,6 +200,21 @@ def _documents(method: str, download: bool = False):
     return build
 
 
+def _take_back(w, scope):
+    """A fresh shipment whose one pack the hospital refused, so every call finds a pack waiting."""
+    db = w.factory.db
+    order, _shipment, _code = staged_order(w, scope, "submitted")  # lists the product for the parties
+    pharmacist = _actor(w, db.get(type(w.own_org), order.hospital_id), Role.PHARMACIST)
+    rep = _actor(w, db.get(type(w.own_org), order.supplier_id), Role.SUPPLIER_REP)
+    fresh, _ = place_order(db, hospital_id=order.hospital_id, lines=[OrderLineIn(w.product.id, 1)], actor=pharmacist)
+    confirm_order(db, order_id=fresh.id, actor=rep)
+    code = _pack_in_stock(w, rep)
+    shipment, _ = ship_order(db, order_id=fresh.id, delivery_note_number="DN-R", lines=[ShipLineIn(1, [code])],
+                             actor=rep)  # fmt: skip
+    receive_shipment(db, shipment_id=shipment.id, codes=[], refusals=[RefusalIn(code, "破损")], actor=pharmacist)
+    return "POST", f"/api/v1/orders/{fresh.id}/shipments/{shipment.id}/take-back", None
+
+
 def order_rows(Row):
     """Return the matrix rows of the order endpoints."""
     everyone = dict.fromkeys(Role, (200, 200))
@@ -269,6 +285,7 @@ def order_rows(Row):
             _documents("GET", download=True),
             reading,
         ),
+        Row("POST", "/api/v1/orders/<int:order_id>/shipments/<int:shipment_id>/take-back", _take_back, supplier_acts),
         Row("GET", "/api/v1/catalogue/listings", lambda w, s: ("GET", "/api/v1/catalogue/listings", None), everyone),
         Row(
             "POST",

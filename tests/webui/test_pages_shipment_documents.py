@@ -52,3 +52,27 @@ def test_the_supplier_attaches_the_delivery_note_and_the_hospital_downloads_it(d
     stranger = app.test_client()
     sign_in(stranger, user_of(db, ow.hospital(1)))
     assert stranger.get(href).status_code == 404
+
+
+def test_the_supplier_takes_refused_packs_back_from_the_order_page(db, factory, app):
+    from procurement.orders.receiving import RefusalIn, receiveshipment
+    from tests.procurement.order_world import TODAY
+    from tests.webui.test_pages import post_form
+
+    ow = build_order_world(db, factory)
+    hospital = ow.hospital(0)
+    order, shipment, codes = ow.shipped(hospital, 3)
+    receiveshipment(db, shipment_id=shipment.id, codes=codes[:1], actor=hospital, now=TODAY,
+                     refusals=[RefusalIn(c, "破损") for c in codes[1:]])  # fmt: skip
+    page = f"/orders/{order.id}"
+    pharmacy = app.test_client()
+    sign_in(pharmacy, user_of(db, hospital))
+    html = pharmacy.get(page).get_data(as_text=True)
+    assert "2 refused packs are still with the carrier" in html and 'data-testid="take-back-submit"' not in html
+    supplier = app.test_client()
+    sign_in(supplier, user_of(db, ow.distributor))
+    assert 'data-testid="take-back-submit"' in supplier.get(page).get_data(as_text=True)
+    action = f"/orders/{order.id}/shipments/{shipment.id}/take-back"
+    response = post_form(supplier, action, {}, form_page=page, follow_redirects=True)
+    html = response.get_data(as_text=True)
+    assert "Refused packs taken back into stock." in html and 'data-testid="take-back"' not in html

@@ -121,3 +121,26 @@ def test_sniffing_judges_the_content_not_the_name():
         package.writestr("readme.txt", "not an OFD package")
     assert sniff(plain_zip.getvalue()) is None and sniff(b"PK\x03\x04broken") is None
     assert sniff(b"<html>") is None
+
+
+def test_the_supplier_takes_refused_packs_back_over_http(db, factory, api):
+    """POST …/take-back puts refused packs back into the supplier's stock; the order shows how many wait."""
+    from procurement.orders.receiving import RefusalIn, receive_shipment
+    from tests.procurement.order_world import TODAY
+
+    ow = build_order_world(db, factory)
+    hospital = ow.hospital(0)
+    order, shipment, codes = ow.shipped(hospital, 3)
+    receive_shipment(db, shipment_id=shipment.id, codes=codes[:1], actor=hospital, now=TODAY,
+                     refusals=[RefusalIn(c, "破损") for c in codes[1:]])  # fmt: skip
+    supplier, pharmacy = api(db.get(User, ow.distributor.user_id)), api(db.get(User, hospital.user_id))
+    [seen] = pharmacy.get(f"/api/v1/orders/{order.id}").json["shipments"]
+    assert seen["refused_not_taken_back"] == 2
+    path = f"/api/v1/orders/{order.id}/shipments/{shipment.id}/take-back"
+    assert_error(pharmacy.post(path), 403, "role_required")
+    response = supplier.post(path)
+    assert response.status_code == 200, response.json
+    assert (response.json["shipment_id"], response.json["packs"], len(response.json["codes"])) == (shipment.id, 2, 2)
+    assert_error(supplier.post(path), 409, "nothing_refused")
+    [seen] = pharmacy.get(f"/api/v1/orders/{order.id}").json["shipments"]
+    assert seen["refused_not_taken_back"] == 0

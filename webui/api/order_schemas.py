@@ -142,6 +142,9 @@ class ShipmentOut(ma.Schema):
     pack_count = ma.fields.Integer()
     trace_batch_id = ma.fields.String()
     shipped_at = ma.fields.AwareDateTime()
+    refused_not_taken_back = ma.fields.Integer(
+        metadata={"description": "refused packs still with the carrier, until the supplier takes them back"}
+    )
 
 
 class RefusalOut(ma.Schema):
@@ -273,6 +276,12 @@ class StockQuery(ma.Schema):
 
 
 dump_new_order = plain_dumper(OrderDetailOut())  # placing an order answers with this; see plain_dumper
+
+
+class TakeBackOut(ma.Schema):
+    shipment_id = ma.fields.Integer()
+    packs = ma.fields.Integer(metadata={"description": "refused packs back in the supplier's stock"})
+    codes = ma.fields.List(ma.fields.String(), metadata={"description": "codes received back (cases whole)"})
 
 
 class DocumentOut(ma.Schema):

@@ -14,6 +14,7 @@ from core.errors import invalid, not_found
 from core.roles import OrgKind
 from procurement.orders import arrangements, documents, fulfilment, ordering, reads, receiving
 from procurement.orders.buyable import buyable_products
+from procurement.orders.take_back import take_back_refused
 from trace.canonical import canonical_bytes
 from webui.api import order_schemas as s
 from webui.api.common import actor, db, page_items
@@ -199,6 +200,15 @@ def download_document(order_id: int, shipment_id: int, document_id: int):
         etag=document.sha256,
         max_age=0,
     )
+
+
+@blp.route("/orders/<int:order_id>/shipments/<int:shipment_id>/take-back", methods=["POST"])
+@blp.response(200, s.TakeBackOut)
+def take_back(order_id: int, shipment_id: int):
+    """The supplier takes the shipment's refused packs back into its stock (拒收退回): each gets a receive event at
+    the supplier in the trace record. 409 ``nothing_refused`` when none is waiting."""
+    result = take_back_refused(db(), order_id=order_id, shipment_id=shipment_id, actor=actor())
+    return dataclasses.asdict(result)
 
 
 @blp.route("/orders/<int:order_id>/receive", methods=["POST"])

@@ -14,6 +14,7 @@ from core.roles import Role
 from procurement.orders import arrangements, documents, fulfilment, ordering, reads, receiving, supply_problems
 from procurement.orders.buyable import buyable_products
 from procurement.orders.models import OrderStatus, ShipmentStatus
+from procurement.orders.take_back import take_back_refused
 from webui.db import get_db
 from webui.pages.common import page_number, role_required
 from webui.pages.forms import ConfirmForm
@@ -218,6 +219,20 @@ def document(order_id: int, shipment_id: int, document_id: int):
         raise
     return send_file(io.BytesIO(found.content), mimetype=found.media_type, as_attachment=True,
                      download_name=found.filename, etag=found.sha256, max_age=0)  # fmt: skip
+
+
+@bp.route("/<int:order_id>/shipments/<int:shipment_id>/take-back", methods=["POST"])
+@role_required(Role.SUPPLIER_REP)
+def take_back(order_id: int, shipment_id: int):
+    """Take the shipment's refused packs back into the supplier's stock."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    done: list = []
+
+    def act() -> None:
+        done.append(take_back_refused(get_db(), order_id=order_id, shipment_id=shipment_id, actor=g.actor))
+
+    return _act(order_id, act, _("Refused packs taken back into stock."))
 
 
 # ---------------------------------------------------------------- confirming, rejecting, cancelling
