@@ -32,6 +32,7 @@ from procurement.orders.invoice_checks import InvoiceLineIn
 from procurement.orders.ordering import OrderLineIn, confirm_order, place_order
 from procurement.orders.receiving import RefusalIn, receive_shipment
 from procurement.orders.supply_problems import report_supply_problem
+from procurement.orders.take_back import take_back_refused
 from procurement.tenders.models import AgreedVolume, Award, LotProduct, Tender, TenderStatus
 from scripts.demo.world import BAMIN, LUDAO
 from trace import capture, ledger
@@ -196,6 +197,8 @@ def _deliver(demo, unit_price, product, pharmacist, distributor_id, packs, day, 
     receipt, _ = receive_shipment(session, shipment_id=shipment.id, codes=codes[: len(codes) - len(refuse)],
                                   refusals=[RefusalIn(c, "外包装破损") for c in refuse], actor=hospital,
                                   now=_at(receive_day, 11))  # fmt: skip
+    if refuse:  # the damaged pack goes back with the driver; the distributor takes it back into stock
+        take_back_refused(session, order_id=order.id, shipment_id=shipment.id, actor=rep, now=_at(receive_day, 17))
     second = _invoice(demo, shipment, kind="second", seller=distributor_id, buyer=hospital.org_id,
                       product=product, batch=batch, quantity=receipt.accepted_count, unit_price=price,
                       day=ship_day, actor=rep)  # fmt: skip

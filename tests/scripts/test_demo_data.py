@@ -216,7 +216,7 @@ def check_trace_flow(db, summary: str, export_dir: Path) -> int:
     """Check the trace flow a demo load captured; return its number of packs."""
     # The demo orders (scripts/demo/orders.py) and the audit demo's off-channel delivery capture after the trace
     # flow: count the flow's own packs and events.
-    later = ("demo-orders-", "shipment-", "receipt-", "demo-off-channel-")
+    later = ("demo-orders-", "shipment-", "receipt-", "take-back-", "demo-off-channel-")
     ordering = sa.select(CaptureBatch.id).where(sa.or_(*(CaptureBatch.client_batch_id.like(f"{p}%") for p in later)))
     made_for_orders = sa.select(TraceEvent.item_id).where(TraceEvent.batch_id.in_(ordering))
     packs = count(
@@ -371,6 +371,10 @@ def test_demo_orders_run_from_order_to_payment_with_the_planted_problems(db, loa
     assert len(_all(db, Receipt)) == len(orders) and _all(db, Payment)
     refused = [r for r in _all(db, Receipt) if r.refused_count]
     assert refused and refused[0].refusals[0]["reason"] == "refused_by_pharmacist"
+    from procurement.orders.models import ShipmentPack
+
+    taken_back = [p for p in _all(db, ShipmentPack) if p.status == "refused"]
+    assert taken_back and all(p.taken_back_at is not None for p in taken_back)  # back in the distributor's stock
     codes = set(db.exec(sa.select(Alert.code).where(Alert.source != "trace")).scalars())
     assert {"ORDERS-INVOICE-SHIPMENT-MISMATCH", "ORDERS-PAYMENT-OVERDUE", "SUPPLY-REPORT-MISSING"} <= codes
     assert any(r.late for r in _all(db, SupplyReport)) and _all(db, SupplyProblem)
