@@ -107,9 +107,11 @@ def _store(session: Session, actor: Actor, fact: Facts, outcome: Outcome, params
             SurplusResult.agreed_volume_id == fact.agreed_volume_id, SurplusResult.year_start == fact.year_start
         )
     ).scalars().first()  # fmt: skip
+    previous = None
     if result is None:
         result = SurplusResult(agreed_volume_id=fact.agreed_volume_id, year_start=fact.year_start)
     else:
+        previous = _figures(session, result)
         session.execute(sa.delete(SurplusAllocation).where(SurplusAllocation.result_id == result.id))
     result.tender_id, result.lot_id, result.hospital_id = fact.tender_id, fact.lot_id, fact.hospital_id
     result.generic_name, result.unit, result.year_end = fact.generic_name, fact.unit, fact.year_end
@@ -129,12 +131,40 @@ def _store(session: Session, actor: Actor, fact: Facts, outcome: Outcome, params
         session.add(SurplusAllocation(result_id=result.id, hospital_id=part["hospital_id"], share=part["share"],
                                       amount=part["amount"], holds_remainder=part["holds_remainder"]))  # fmt: skip
     session.flush()
-    record_audit(
-        session, actor=actor, action="surplus.computed", object_type="surplus_result", object_id=result.id,
-        details={"status": result.status, "retained": str(result.retained), "year_start": fact.year_start.isoformat(),
-                 "measured_to": fact.measured_to.isoformat(), "rules": f"{params.name} {params.version}"},
-    )  # fmt: skip
+    details = {"status": result.status, "retained": str(result.retained), "year_start": fact.year_start.isoformat(),
+               "measured_to": fact.measured_to.isoformat(), "rules": f"{params.name} {params.version}"}  # fmt: skip
+    if previous is not None:  # a recomputation: the figures it replaces stay on the record, with what changed
+        now = _figures(session, result)
+        details["previous"] = previous
+        details["changed"] = sorted(name for name in now if now[name] != previous.get(name))
+    record_audit(session, actor=actor, action="surplus.computed", object_type="surplus_result", object_id=result.id,
+                 details=details)  # fmt: skip
     return result
+
+
+FIGURES = ("status", "final", "measured_to", "completion", "score", "tier", "ratio", "budget", "spend", "surplus_base",
+           "retained")  # fmt: skip
+
+
+def _figures(session: Session, result: SurplusResult) -> dict:
+    """The result's headline figures, breakdown and member split as plain JSON (kept when a recomputation replaces
+    them, so an auditor can show what an earlier figure was and why it changed)."""
+    figures = {name: _plain(getattr(result, name)) for name in FIGURES}
+    figures["rules"] = f"{result.rule.get('name')} {result.rule.get('version')}" if result.rule else None
+    figures["breakdown"] = result.breakdown
+    rows = session.exec(sa.select(SurplusAllocation).where(SurplusAllocation.result_id == result.id).order_by(
+        SurplusAllocation.hospital_id)).scalars()  # fmt: skip
+    figures["allocations"] = [{"hospital_id": a.hospital_id, "share": str(a.share), "amount": str(a.amount)}
+                              for a in rows]  # fmt: skip
+    return figures
+
+
+def _plain(value):
+    if isinstance(value, Decimal):  # one spelling per amount, whether read back (scale 4) or just computed
+        return format(value.normalize(), "f")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
 
 
 def _alert(session, actor, params, *, code, key, title, object_type, object_id, evidence, subject) -> bool:

@@ -270,3 +270,32 @@ def test_a_generic_name_retained_over_an_earlier_cycle_is_not_counted_again(ow, 
     assert (now.status, now.retained) == ("already_retained", D(0))
     assert now.breakdown["not_counted_again"]["earlier_result_id"] == earlier.id
     assert now.surplus_base == base  # the computation stands; only the payout is withheld
+
+
+def test_a_recomputation_keeps_the_figures_it_replaces_on_the_audit_record(ow, db):
+    """Results are recomputed in place (one per agreed volume and year); the audit record of a recomputation keeps
+    the earlier figures, breakdown and split, and names what changed, so an earlier figure can still be shown."""
+    from core.models import AuditRecord
+
+    hospital, award, _volume = setup_hospital(ow, db)
+    receive(ow, db, hospital, 110)
+    surplus.run_period(db, ow.world.auditor, **PERIOD)
+    first = _result(db, hospital)
+    before = (first.retained, first.spend, _terms(first)["non_winning_spend"])
+    again = surplus.run_period(db, ow.world.auditor, **PERIOD)  # nothing new: the same figures
+    assert again.rows >= 1
+    buy_non_winning(ow, db, hospital, award, 4)  # 126.00 of a non-winning product lowers the surplus
+    surplus.run_period(db, ow.world.auditor, **PERIOD)
+    db.expire_all()
+    latest = _result(db, hospital)
+    assert latest.id == first.id and latest.retained < before[0]
+    records = db.exec(sa.select(AuditRecord).where(AuditRecord.action == "surplus.computed",
+                                                   AuditRecord.object_id == str(first.id)).order_by(
+        AuditRecord.id)).scalars().all()  # fmt: skip
+    assert len(records) == 3 and "previous" not in records[0].details
+    assert records[1].details["changed"] == []  # the same inputs give the same result
+    last = records[2].details
+    assert D(last["previous"]["retained"]) == before[0] and D(last["previous"]["spend"]) == before[1]
+    assert {"retained", "spend", "surplus_base", "breakdown"} <= set(last["changed"])
+    earlier_terms = {t["name"]: t["value"] for t in last["previous"]["breakdown"]["terms"]}
+    assert D(earlier_terms["non_winning_spend"]) == D(before[2]) == 0
