@@ -82,7 +82,7 @@ class PurchaseOrder(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
-    hospital_id: int = Field(foreign_key="organisations.id", index=True, nullable=False)
+    hospital_id: int = Field(foreign_key="organisations.id", nullable=False)  # led by the unique (hospital, key)
     supplier_id: int = Field(foreign_key="organisations.id", nullable=False)
     status: str = Field(default=OrderStatus.SUBMITTED.value, sa_column=sa.Column(sa.String(16), nullable=False))
     total_amount: Decimal = Field(sa_column=sa.Column(Money, nullable=False))
@@ -108,7 +108,7 @@ class OrderLine(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    order_id: int = Field(foreign_key="purchase_orders.id", index=True, nullable=False)
+    order_id: int = Field(foreign_key="purchase_orders.id", nullable=False)  # led by the unique (order, line_no)
     line_no: int = Field(nullable=False)
     product_id: int = Field(foreign_key="products.id", index=True, nullable=False)
     quantity: int = Field(nullable=False)  # packs
