@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 from trace.codes import InvalidCode, TraceCode, parse
@@ -46,6 +47,19 @@ def chunks(values: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
     """Yield ``values`` in slices small enough for one ``IN (...)`` clause."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def update_by_ids(conn: sa.Connection, table: sa.Table, ids: Sequence[int], **values) -> None:
+    """Set ``values`` on the rows of ``table`` with these ids: on PostgreSQL one statement with the ids as one array
+    parameter (``id = ANY(:ids)``), elsewhere one ``IN (...)`` statement per chunk."""
+    if not ids:
+        return
+    if conn.dialect.name == "postgresql":
+        wanted = sa.bindparam("ids", type_=postgresql.ARRAY(sa.BigInteger))
+        conn.execute(table.update().where(table.c.id == sa.func.any(wanted)).values(**values), {"ids": list(ids)})
+        return
+    for part in chunks(ids):
+        conn.execute(table.update().where(table.c.id.in_(part)).values(**values))
 
 
 def load_items(session: Session, keys: Iterable[str]) -> dict[str, sa.Row]:

@@ -28,7 +28,7 @@ from core.errors import CONFLICT, INVALID, DomainError, not_found
 from core.roles import Role
 from procurement.orders.models import OrderStatus, PackStatus, PurchaseOrder, Receipt, Shipment, ShipmentPack
 from procurement.orders.ordering import HOSPITAL_ROLES, key_hash, order_lines
-from procurement.orders.packs import chunks, load_items, parse_scans, trade_items
+from procurement.orders.packs import load_items, parse_scans, trade_items, update_by_ids
 from procurement.orders.payment_terms import due_date, terms_for_order
 from trace import capture
 from trace.canonical import canonical_bytes
@@ -292,13 +292,9 @@ def _capture_receive(session, actor, receipt, accepted: list[_Pack], cases, scan
 def _write_packs(session, receipt_id: int, accepted: list[_Pack], refused: list[_Pack]) -> None:
     table = ShipmentPack.__table__
     conn = session.connection()
-    # Accepted packs all take the same values: one UPDATE per chunk of ids, not one per pack.
-    for part in chunks([p.id for p in accepted]):
-        conn.execute(
-            table.update()
-            .where(table.c.id.in_(part))
-            .values(status=PackStatus.RECEIVED.value, receipt_id=receipt_id, reason=None)
-        )
+    # Accepted packs all take the same values: one UPDATE for all of them (per chunk on SQLite), not one per pack.
+    update_by_ids(conn, table, [p.id for p in accepted], status=PackStatus.RECEIVED.value, receipt_id=receipt_id,
+                  reason=None)  # fmt: skip
     stmt = (
         table.update()
         .where(table.c.id == sa.bindparam("pack_id"))
