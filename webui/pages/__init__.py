@@ -28,6 +28,7 @@ def init_pages(app: Flask) -> None:
         orders,
         prescriptions,
         reconciliation,
+        shipment_pages,  # noqa: F401  (adds the shipment document and take-back routes to the order pages)
         supply_labels,
         supply_pages,
         surplus,
