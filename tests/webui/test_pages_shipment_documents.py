@@ -55,14 +55,14 @@ def test_the_supplier_attaches_the_delivery_note_and_the_hospital_downloads_it(d
 
 
 def test_the_supplier_takes_refused_packs_back_from_the_order_page(db, factory, app):
-    from procurement.orders.receiving import RefusalIn, receiveshipment
+    from procurement.orders.receiving import RefusalIn, receive_shipment
     from tests.procurement.order_world import TODAY
     from tests.webui.test_pages import post_form
 
     ow = build_order_world(db, factory)
     hospital = ow.hospital(0)
     order, shipment, codes = ow.shipped(hospital, 3)
-    receiveshipment(db, shipment_id=shipment.id, codes=codes[:1], actor=hospital, now=TODAY,
+    receive_shipment(db, shipment_id=shipment.id, codes=codes[:1], actor=hospital, now=TODAY,
                      refusals=[RefusalIn(c, "破损") for c in codes[1:]])  # fmt: skip
     page = f"/orders/{order.id}"
     pharmacy = app.test_client()
