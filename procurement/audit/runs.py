@@ -120,7 +120,7 @@ def request_run(
         requested_by_user_id=actor.user_id,
         requested_by_org_id=actor.org_id,
         key_hash=hashed,
-        runner=RUNNER,
+        runner=current_runner(),
         heartbeat_at=now,
     )
     session.add(run)
@@ -140,7 +140,7 @@ def execute_run(session: Session, *, actor: Actor, run: AuditRun, commit: Callab
     """Run each part of a queued run in turn; ``commit`` (background runs) makes each part's result visible."""
     if run.status != "queued":
         raise DomainError(CONFLICT, f"run {run.id} is {run.status}, not queued", code="run_not_queued")
-    run.status, run.started_at, run.runner = "running", utcnow(), RUNNER
+    run.status, run.started_at, run.runner = "running", utcnow(), current_runner()
     _save(session, run, commit)
     failed = False
     for name in run.parts:
@@ -238,7 +238,18 @@ def _process_started(pid: int) -> str | None:
         return None
 
 
-RUNNER = f"{socket.gethostname()}:{os.getpid()}:{_process_started(os.getpid()) or '?'}"
+_RUNNERS: dict[int, str] = {}
+
+
+def current_runner() -> str:
+    """Name this process as a runner: host, pid and the process's start time (so a reused pid is not taken for it).
+
+    Computed per process, not at import: gunicorn may import the application in its master and fork the workers.
+    """
+    pid = os.getpid()
+    if pid not in _RUNNERS:
+        _RUNNERS[pid] = f"{socket.gethostname()}:{pid}:{_process_started(pid) or '?'}"
+    return _RUNNERS[pid]
 
 
 def runner_alive(runner: str | None) -> bool | None:
@@ -251,7 +262,7 @@ def runner_alive(runner: str | None) -> bool | None:
         return None
     pid = int(pid_text)
     if pid == os.getpid():
-        return started == RUNNER.rsplit(":", 1)[1]
+        return started == current_runner().rsplit(":", 1)[1]
     now_started = _process_started(pid)
     if now_started is not None:
         return started in ("?", now_started)  # another process now holds the pid: the runner is gone

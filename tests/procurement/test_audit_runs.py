@@ -155,11 +155,11 @@ def test_a_run_whose_process_has_gone_is_marked_interrupted_and_stops_blocking(o
     first.progress = {**first.progress, "payments": {"status": "done", "done": 1, "total": 1}}
     first.progress = {**first.progress, "progress": {"status": "running", "done": 3, "total": 9}}
     # A process on this host that no longer exists: pid 2**22 + 1 is above Linux's default pid_max.
-    first.runner = f"{runs.RUNNER.split(':')[0]}:{2**22 + 1}:12345"
+    first.runner = f"{runs.current_runner().split(':')[0]}:{2**22 + 1}:12345"
     db.add(first)
     db.flush()
     assert runs.runner_alive(first.runner) is False
-    assert runs.runner_alive(runs.RUNNER) is True
+    assert runs.runner_alive(runs.current_runner()) is True
     _, created = runs.request_run(db, actor=auditor, start=dt.date(2026, 8, 1), end=dt.date(2026, 9, 1),
                                        parts=ORDER_PARTS, now=NOW)  # fmt: skip
     assert created
@@ -195,3 +195,23 @@ def test_a_silent_run_on_another_host_is_interrupted_only_after_the_stale_window
     assert created
     db.refresh(first)
     assert first.status == "interrupted" and "no word from its process (elsewhere.example:4242:99)" in first.error
+
+
+def _name_runner(queue) -> None:
+    queue.put(runs.current_runner())
+
+
+def test_a_runner_is_named_per_process_and_known_dead_once_its_process_ends():
+    """A forked worker (as gunicorn forks them) names itself, not its parent; once it exits it is known to be gone."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_name_runner, args=(queue,))
+    child.start()
+    name = queue.get(timeout=30)
+    child.join(timeout=30)
+    assert name != runs.current_runner() and name.split(":")[1] == str(child.pid)
+    assert runs.runner_alive(name) is False
+    assert runs.runner_alive(runs.current_runner()) is True
+    assert runs.runner_alive("elsewhere.example:1:1") is None and runs.runner_alive(None) is None
