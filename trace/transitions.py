@@ -33,6 +33,9 @@ class EventIn:
     insurance_code: str | None = None
     reason: str | None = None
     undo_event_id: int | None = None
+    # Set only by the platform's own services, never from a client's batch: the sender receives back a pack it shipped
+    # that the recipient refused (procurement.orders.take_back checks the refusal on the shipment first).
+    take_back: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,11 +134,11 @@ class Transitions:
         return effects
 
     def receive(self, item: Item, event: EventIn, parent_key: str | None) -> list[Effect]:
-        """Receive a pack shipped to this organisation; or, by its sender, take back a pack still in transit (the
-        recipient refused it at the door, or it never arrived): the sender holds it again."""
+        """Receive a pack shipped to this organisation; or, with ``take_back`` (set by the platform once the recipient
+        refused the pack on a shipment), its sender takes it back while it is still in transit."""
         if item.status != ItemStatus.IN_TRANSIT:
             raise Refused("cannot receive: this pack was not shipped to your organisation", "not_shipped_to_you")
-        taking_back = item.custodian_org_id == self.org_id and item.pending_org_id != self.org_id
+        taking_back = event.take_back and item.custodian_org_id == self.org_id and item.pending_org_id != self.org_id
         if item.pending_org_id != self.org_id and not taking_back:
             raise Refused("cannot receive: this pack was not shipped to your organisation", "not_shipped_to_you")
         self._loose(item, "receive", parent_key)

@@ -69,7 +69,7 @@ def take_back_refused(
         part = texts[start : start + MAX_EVENTS]
         batch = capture.BatchIn(
             client_batch_id=f"take-back-{shipment.id}-{now:%Y%m%d%H%M%S%f}-{start // MAX_EVENTS}",
-            events=[EventIn(EventType.RECEIVE, text) for text in part],
+            events=[EventIn(EventType.RECEIVE, text, take_back=True) for text in part],
             request_sha256=capture.request_digest(canonical_bytes({"codes": part}, checked=False)),
         )
         result = capture.capture(session, actor=actor, batch=batch, now=now)

@@ -229,18 +229,21 @@ def test_item_statuses_are_the_declared_ones(chain):
 
 
 def test_the_sender_takes_back_a_pack_still_in_transit(chain):
-    """A pack refused at the door (or never delivered) goes back into its sender's custody; then only the sender
-    holds it: the recipient can no longer receive it, and the sender may ship it again."""
+    """A pack refused at the door goes back into its sender's custody through the platform's take-back; then only
+    the sender holds it: the recipient can no longer receive it, and the sender may ship it again."""
     code = cn20(chain.pack.product_id)
     chain.ok("maker", E(T.COMMISSION, code), E(T.SHIP, code, to_org_id=chain.distributor.id))
     assert refused(chain.run("hospital", E(T.RECEIVE, code))) == [(0, "not_shipped_to_you")]  # a third party
-    chain.ok("maker", E(T.RECEIVE, code))
+    # A plain receive by the sender (as any client may send) is refused: only the platform's take-back, after the
+    # recipient refused the pack on a shipment, brings it back.
+    assert refused(chain.run("maker", E(T.RECEIVE, code))) == [(0, "not_shipped_to_you")]
+    chain.ok("maker", E(T.RECEIVE, code, take_back=True))
     pack = item(chain, code)
     assert (pack.status, pack.custodian_org_id, pack.pending_org_id) == ("active", chain.maker.id, None)
     event = chain.db.exec(sa.select(TraceEvent).where(TraceEvent.item_id == pack.id).order_by(TraceEvent.id.desc()))
     assert event.scalars().first().details == {"returned_undelivered_from": chain.distributor.id}
     assert refused(chain.run("distributor", E(T.RECEIVE, code))) == [(0, "not_shipped_to_you")]
-    assert refused(chain.run("maker", E(T.RECEIVE, code))) == [(0, "not_shipped_to_you")]  # not in transit now
+    assert refused(chain.run("maker", E(T.RECEIVE, code, take_back=True))) == [(0, "not_shipped_to_you")]  # held
     chain.ok("maker", E(T.SHIP, code, to_org_id=chain.distributor.id))
     chain.ok("distributor", E(T.RECEIVE, code))
     chain.db.expire_all()
