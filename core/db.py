@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -82,16 +83,27 @@ def new_session(engine: Engine | sa.Connection, **kwargs: Any) -> Session:
     return Session(engine, **kwargs)
 
 
-def serialize_writers(session: Session | sa.Connection, name: str) -> None:
+def serialize_writers(session: Session | sa.Connection, name: str, *, wait_seconds: float | None = None) -> bool:
     """Make transactions that call this with the same ``name`` take turns until each commits or rolls back.
 
-    PostgreSQL: a transaction-scoped advisory lock on a 63-bit digest of ``name``. SQLite needs nothing: every write
-    transaction already begins with ``BEGIN IMMEDIATE``, so writers take turns.
+    PostgreSQL: a transaction-scoped advisory lock on a 63-bit digest of ``name``; with ``wait_seconds`` it is tried
+    until then and False is returned if another transaction still holds it (the caller answers "busy" instead of
+    queueing behind a long transaction). SQLite needs nothing: every write transaction already begins with
+    ``BEGIN IMMEDIATE``, so writers take turns. Returns True once the turn is this transaction's.
     """
     conn = session.connection() if isinstance(session, Session) else session
-    if conn.dialect.name == "postgresql":
-        key = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big") >> 1
+    if conn.dialect.name != "postgresql":
+        return True
+    key = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big") >> 1
+    if wait_seconds is None:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        return True
+    deadline = time.monotonic() + wait_seconds
+    while not conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}).scalar_one():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 class UTCDateTime(TypeDecorator):

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from core.actor import Actor
 from core.db import utcnow
 from procurement.audit.run_models import AuditRun
-from procurement.audit.runs import execute_run
+from procurement.audit.runs import ACTIVE, RunSwept, execute_run
 
 _ENGINE = "yaolian.engine"
 log = logging.getLogger(__name__)
@@ -54,11 +54,17 @@ def _work(app: Flask, run_id: int, actor: Actor) -> None:
             return
         try:
             execute_run(session, actor=actor, run=run, commit=session.commit)
+        except RunSwept:  # another process marked it interrupted: that verdict stands
+            log.warning("audit run %s was marked interrupted while it ran; stopped", run_id)
+            session.rollback()
         except Exception as exc:  # a bug in a part: keep what finished, mark the run failed, log the trace
             log.exception("audit run %s failed", run_id)
             session.rollback()
-            run = session.get(AuditRun, run_id)
-            if run is not None:
-                run.status, run.error, run.finished_at = "failed", f"{type(exc).__name__}: {exc}", utcnow()
-                session.add(run)
-                session.commit()
+            table = AuditRun.__table__
+            failed = (
+                table.update()
+                .where(table.c.id == run_id, table.c.status.in_(ACTIVE))
+                .values(status="failed", error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=utcnow())
+            )
+            session.connection().execute(failed)
+            session.commit()

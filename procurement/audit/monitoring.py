@@ -118,8 +118,10 @@ def _with_key_drug_history(session, rx_loader, lines, findings, params, *, start
 
 def _with_abnormal_cycle(session, rx_loader, lines, findings, params, *, start: dt.date) -> tuple[pd.DataFrame, int]:
     """Judge 7.2 over the whole assessment cycle so far: a physician's count carries over from the cycle's earlier
-    periods (two unjustified in March and one in April restrict in April). Keep findings whose deciding prescription
-    falls in the period (earlier ones were the earlier periods' findings); return them and the earlier lines read."""
+    periods (two unjustified in March and one in April restrict in April). Every finding of the cycle up to the
+    period's end is kept: one decided before the period (prescriptions imported late, or a month never audited) is
+    raised now, and one already raised is not raised again (its alert is keyed by physician and cycle). Returns the
+    findings and the earlier lines read."""
     first = ml.cycle_start(start, int(params.abnormal["cycle_months"]))
     if first >= start:
         return findings, 0
@@ -128,9 +130,8 @@ def _with_abnormal_cycle(session, rx_loader, lines, findings, params, *, start: 
         return findings, 0
     extended = _conformed(pd.concat([history, lines], ignore_index=True), LINE_COLUMNS)
     judged = ml.abnormal_rule(extended, params)
-    in_period = judged[[details["on"] >= start.isoformat() for details in judged["details"]]]
     kept = findings[~findings["rule"].isin(CYCLE_RELATIVE)]
-    merged = mf.concat([kept, in_period]).sort_values(["rule", "subject"], kind="stable").reset_index(drop=True)
+    merged = mf.concat([kept, judged]).sort_values(["rule", "subject"], kind="stable").reset_index(drop=True)
     return merged, len(history)
 
 

@@ -43,6 +43,7 @@ RUN_ROLES = (Role.AUDITOR, Role.ADMIN)
 ACTIVE = ("queued", "running")
 DEFAULT_STALE_AFTER = dt.timedelta(hours=2)  # no heartbeat for this long: the run's process is presumed gone
 RUN_LOCK = "yaolian.audit_runs"  # serializes requesting runs, so two requests cannot both pass the overlap check
+LOCK_WAIT_SECONDS = 5.0
 log = logging.getLogger(__name__)
 PartFn = Callable[..., PartSummary]
 
@@ -83,6 +84,16 @@ def request_run(
     Refused (409 ``run_in_progress``) while a queued or running run covers an overlapping period with a common part.
     """
     actor.require(*RUN_ROLES)
+    # Requests take turns (a retried key then finds the first run committed); a request waiting longer than
+    # LOCK_WAIT_SECONDS is behind a run executing in its own request, and is told so instead of queueing.
+    if not serialize_writers(session, RUN_LOCK, wait_seconds=LOCK_WAIT_SECONDS):
+        raise DomainError(
+            CONFLICT,
+            "another audit run is being started or is running in its request; try again in a moment, or start runs "
+            "with Prefer: respond-async",
+            code="run_in_progress",
+            retry_after=max(1, round(LOCK_WAIT_SECONDS)),
+        )
     hashed = key_hash(idempotency_key)
     wanted = list(dict.fromkeys(parts)) if parts else list(PARTS)
     if hashed:
@@ -109,7 +120,6 @@ def request_run(
     today = china_today(now)
     if end > today + dt.timedelta(days=1):
         raise invalid("end", f"a period cannot end after today ({today}); the end day is not included")
-    serialize_writers(session, RUN_LOCK)
     sweep_interrupted(session, actor=actor, now=now, stale_after=stale_after)
     _refuse_overlap(session, start=start, end=end, parts=wanted)
     run = AuditRun(
@@ -202,8 +212,19 @@ def _set_part(session: Session, run: AuditRun, name: str, **changes: Any) -> Non
     session.add(run)
 
 
+class RunSwept(Exception):
+    """The run was marked interrupted by another process meanwhile: stop, and leave that verdict standing."""
+
+
 def _save(session: Session, run: AuditRun, commit: Callable[[], None] | None) -> None:
-    run.heartbeat_at = utcnow()
+    now = utcnow()
+    # A heartbeat only while the run is still ours: once swept as interrupted (its process presumed gone), a run that
+    # was merely slow stops here instead of writing "done" over the sweep and racing the run that replaced it.
+    table = AuditRun.__table__
+    beat = table.update().where(table.c.id == run.id, table.c.status.in_(ACTIVE)).values(heartbeat_at=now)
+    if session.connection().execute(beat).rowcount == 0:
+        raise RunSwept(f"audit run {run.id} was marked interrupted meanwhile; it stops")
+    run.heartbeat_at = now
     session.add(run)
     session.flush()
     if commit is not None:
@@ -248,8 +269,18 @@ def current_runner() -> str:
     """
     pid = os.getpid()
     if pid not in _RUNNERS:
-        _RUNNERS[pid] = f"{socket.gethostname()}:{pid}:{_process_started(pid) or '?'}"
+        _RUNNERS[pid] = f"{_host()}:{pid}:{_process_started(pid) or '?'}"
     return _RUNNERS[pid]
+
+
+def _host() -> str:
+    """This host as runners name it: the host name and, on Linux, the pid namespace, since containers sharing the
+    host's network (and so its name) do not see each other's processes."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()}#{namespace}"
 
 
 def runner_alive(runner: str | None) -> bool | None:
@@ -258,7 +289,7 @@ def runner_alive(runner: str | None) -> bool | None:
         return None
     host, _, rest = runner.partition(":")
     pid_text, _, started = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
+    if host != _host() or not pid_text.isdigit():
         return None
     pid = int(pid_text)
     if pid == os.getpid():

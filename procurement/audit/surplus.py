@@ -154,7 +154,7 @@ def _figures(session: Session, result: SurplusResult) -> dict:
     figures["breakdown"] = result.breakdown
     rows = session.exec(sa.select(SurplusAllocation).where(SurplusAllocation.result_id == result.id).order_by(
         SurplusAllocation.hospital_id)).scalars()  # fmt: skip
-    figures["allocations"] = [{"hospital_id": a.hospital_id, "share": str(a.share), "amount": str(a.amount)}
+    figures["allocations"] = [{"hospital_id": a.hospital_id, "share": _plain(a.share), "amount": _plain(a.amount)}
                               for a in rows]  # fmt: skip
     return figures
 

@@ -215,3 +215,24 @@ def test_a_runner_is_named_per_process_and_known_dead_once_its_process_ends():
     assert runs.runner_alive(name) is False
     assert runs.runner_alive(runs.current_runner()) is True
     assert runs.runner_alive("elsewhere.example:1:1") is None and runs.runner_alive(None) is None
+
+
+def test_a_run_swept_as_interrupted_while_it_ran_stops_and_leaves_the_verdict(ow, db, monkeypatch):
+    """Another process marks a slow run interrupted between its parts: the run stops at its next heartbeat instead
+    of writing "done" over the sweep."""
+    from procurement.audit.run_models import AuditRun
+
+    def swept_meanwhile(session, actor, *, start, end, progress=None):
+        table = AuditRun.__table__
+        session.connection().execute(table.update().where(table.c.status == "running").values(status="interrupted"))
+        return PartSummary("sweeper", start, end)
+
+    monkeypatch.setitem(runs.PARTS, "sweeper", "tests.procurement.test_audit_runs:_swept_meanwhile")
+    monkeypatch.setitem(globals(), "_swept_meanwhile", swept_meanwhile)
+    auditor = ow.world.auditor
+    run, _ = runs.request_run(db, actor=auditor, start=dt.date(2026, 8, 1), end=dt.date(2026, 9, 1),
+                              parts=["sweeper", "payments"], now=NOW)  # fmt: skip
+    with pytest.raises(runs.RunSwept):
+        runs.execute_run(db, actor=auditor, run=run)
+    status = db.execute(sa.select(AuditRun.__table__.c.status).where(AuditRun.__table__.c.id == run.id)).scalar_one()
+    assert status == "interrupted"

@@ -253,3 +253,19 @@ def test_the_abnormal_prescription_count_starts_again_with_each_cycle(db, world)
     summary = run_period(db, auditor, start=JULY, end=dt.date(2026, 8, 1), params=half_years)
     assert summary.figures["abnormal_cycle_lines"] == 0  # July starts a cycle: nothing earlier is read
     assert mr.ABNORMAL_RESTRICT not in _alerts(db)
+
+
+def test_a_restriction_decided_in_a_month_audited_before_its_lines_arrived_is_raised_by_a_later_run(db, world):
+    """June was audited before June's abnormal prescriptions were imported; the July run raises June's restriction
+    (once: a later run of the cycle does not raise it again)."""
+    _ow, hospital, auditor, winner, _loser, _line_of = world
+    run_period(db, auditor, start=JUNE, end=JULY)  # nothing abnormal yet
+    bad = {"abnormal": "是"}
+    late = [_row(f"L{i}", winner, f"2026-06-2{i}", **bad) for i in range(1, 4)]  # imported after June's run
+    july = [_row("J1", winner, "2026-07-02")]  # an ordinary July prescription
+    import_prescriptions(db, actor=hospital, hospital_id=hospital.org_id, pseudonym_key=KEY, rows=late + july)
+    run_period(db, auditor, start=JULY, end=dt.date(2026, 8, 1))
+    [restrict] = _alerts(db)[mr.ABNORMAL_RESTRICT]
+    assert restrict.evidence["details"]["on"] == "2026-06-23"  # decided by the third, in June
+    run_period(db, auditor, start=JUNE, end=dt.date(2026, 8, 1))  # June and July again
+    assert len(_alerts(db)[mr.ABNORMAL_RESTRICT]) == 1

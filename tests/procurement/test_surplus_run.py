@@ -171,6 +171,15 @@ def test_member_units_get_their_share_and_see_it(ow, db, factory):
     assert caught.value.code == "foreign_organisation"
     with pytest.raises(DomainError):
         surplus.list_results(db, actor=ow.distributor)
+    # Recomputed from the same inputs, read back from the database: the split has not changed, and says so.
+    db.expire_all()
+    surplus.run_period(db, ow.world.auditor, **PERIOD)
+    from core.models import AuditRecord
+
+    last = db.exec(sa.select(AuditRecord).where(AuditRecord.action == "surplus.computed",
+                                                AuditRecord.object_id == str(result.id)).order_by(
+        AuditRecord.id.desc())).scalars().first()  # fmt: skip
+    assert last.details["changed"] == [] and len(last.details["previous"]["allocations"]) == 2
 
 
 def test_a_period_without_agreed_volumes_says_so(ow, db):

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from core.errors import DomainError
 from procurement.audit import runs
 from webui.audit_jobs import can_run_in_background, stale_after, start_after_response
-from webui.db import get_db
+from webui.db import get_db, keep_work
 from webui.pages.alert_forms import PARTS, RunForm
 from webui.pages.common import page_number, role_required
 from webui.pages.order_views import status_of
@@ -56,6 +56,8 @@ def start_run():
             runs.execute_run(session, actor=g.actor, run=run)
     except DomainError as exc:
         status = status_of(exc)
+        if exc.keep_work:  # runs swept as interrupted before the refusal stay swept
+            keep_work()
         field = next(iter(exc.errors), None)
         target = getattr(form, field, None) if field else None
         if target is not None:
