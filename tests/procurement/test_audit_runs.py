@@ -9,11 +9,11 @@ import pytest
 import sqlalchemy as sa
 
 from core.alerts import Alert
-from core.errors import DomainError
 from core.models import AuditRecord
 from procurement.audit import runs
 from procurement.audit.parts import PartSummary
 from procurement.orders.rules import PAYMENT_OVERDUE
+from tests.errors import domain_error as _error
 from tests.procurement.order_world import build_order_world
 from tests.procurement.test_invoices_payments import _received
 
@@ -24,13 +24,6 @@ NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 @pytest.fixture
 def ow(db, factory):
     return build_order_world(db, factory)
-
-
-def _error(call, code):
-    with pytest.raises(DomainError) as caught:
-        call()
-    assert caught.value.code == code, (caught.value.code, caught.value.message)
-    return caught.value
 
 
 def _run(db, actor, start, end, parts=ORDER_PARTS, key=None):

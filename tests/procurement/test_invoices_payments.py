@@ -13,7 +13,6 @@ import pytest
 import sqlalchemy as sa
 
 from core.alerts import Alert
-from core.errors import DomainError
 from core.models import AuditRecord
 from procurement.orders.invoices import InvoiceLineIn, get_invoice, list_invoices, upload_invoice
 from procurement.orders.models import OrderLine
@@ -27,6 +26,7 @@ from procurement.orders.prepayments import (
 )
 from procurement.orders.receiving import receive_shipment
 from procurement.orders.rules import INVOICE_MISMATCH, PAYMENT_OVERDUE
+from tests.errors import domain_error as _error
 from tests.procurement.order_world import TODAY, build_order_world
 
 D = Decimal
@@ -36,13 +36,6 @@ LATER = dt.datetime(2026, 9, 1, 9, 0, tzinfo=dt.UTC)  # "now" for payments made 
 @pytest.fixture
 def ow(db, factory):
     return build_order_world(db, factory)
-
-
-def _error(call, code):
-    with pytest.raises(DomainError) as caught:
-        call()
-    assert caught.value.code == code, (caught.value.code, caught.value.message, caught.value.errors)
-    return caught.value
 
 
 def line(product_id, *, quantity=5, unit_price="12.3894", amount="61.95", tax="8.05", rate="0.13", batch="B2601"):

@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from core.errors import DomainError
 from core.models import AuditRecord
 from procurement.orders import arrangements
 from procurement.orders.buyable import buyable_products
@@ -16,6 +15,7 @@ from procurement.orders.fulfilment import ShipLineIn, ship_order
 from procurement.orders.models import OrderLine, OrderStatus, PriceBasis, ShipmentPack
 from procurement.orders.ordering import OrderLineIn, cancel_order, confirm_order, list_orders, place_order, reject_order
 from procurement.orders.receiving import RefusalIn, receive_shipment
+from tests.errors import domain_error as _error
 from tests.procurement.order_world import TODAY, build_order_world
 from trace.models import Item, ItemStatus, TraceEvent
 
@@ -23,13 +23,6 @@ from trace.models import Item, ItemStatus, TraceEvent
 @pytest.fixture
 def ow(db, factory):
     return build_order_world(db, factory)
-
-
-def _error(call, code):
-    with pytest.raises(DomainError) as caught:
-        call()
-    assert caught.value.code == code, (caught.value.code, caught.value.message, caught.value.errors)
-    return caught.value
 
 
 def test_hospital_sees_its_award_at_the_winning_price_and_orders_it(ow, db):

@@ -8,12 +8,12 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from core.errors import DomainError
 from core.models import AuditRecord
 from procurement.orders.fulfilment import ShipLineIn, ship_order
 from procurement.orders.models import ShipmentPack
 from procurement.orders.receiving import RefusalIn, receive_shipment
 from procurement.orders.take_back import take_back_refused
+from tests.errors import domain_error as _error
 from tests.procurement.order_world import TODAY, build_order_world
 from trace.codes import parse
 from trace.items import code_key
@@ -26,13 +26,6 @@ LATER = TODAY + dt.timedelta(days=2)
 @pytest.fixture
 def ow(db, factory):
     return build_order_world(db, factory)
-
-
-def _error(call, code):
-    with pytest.raises(DomainError) as caught:
-        call()
-    assert caught.value.code == code, (caught.value.code, caught.value.message)
-    return caught.value
 
 
 def _items(db, codes):
