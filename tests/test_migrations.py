@@ -64,3 +64,64 @@ def test_earlier_abnormal_prescription_alerts_are_rekeyed_by_cycle(backend, fres
         assert key == "RX-ABNORMAL-RESTRICT|physician:7|cycle:2026-01..2027-01"
     finally:
         engine.dispose()
+
+
+def test_prescription_strings_move_to_interned_tables_and_back(backend, fresh_database_url):
+    """0017: pseudonyms, case numbers and trace codes become ids of rows stored once; the downgrade restores them."""
+    import sqlalchemy as sa
+
+    url = fresh_database_url(backend, "intern")
+    command.upgrade(alembic_config(url), "0016")
+    engine = make_engine(url)
+    at = "2026-06-01 00:00:00"
+    rows = [
+        ("organisations", {"id": 1, "name": "H", "kind": "hospital", "uscc": "1" * 18, "region_code": "350400",
+                           "region_name": "三明", "is_active": True, "created_at": at, "hospital_grade": "3A"}),
+        ("organisations", {"id": 2, "name": "M", "kind": "manufacturer", "uscc": "2" * 18, "region_code": "350400",
+                           "region_name": "三明", "is_active": True, "created_at": at}),
+        ("products", {"id": 1, "kind": "drug", "generic_name": "g", "strength": "1", "pack_quantity": 1, "unit": "盒",
+                      "package_spec": "1", "manufacturer_id": 2, "essential": False, "key_monitored": False,
+                      "created_at": at, "gqce_status": "passed"}),
+        ("physicians", {"id": 1, "hospital_id": 1, "code": "D1", "name": "n", "department": "d", "title": "",
+                        "prescribing_status": "active", "created_at": at, "updated_at": at}),
+        ("prescription_imports", {"id": 1, "hospital_id": 1, "source": "api", "filename": "", "sha256": "0" * 64,
+                                  "status": "accepted", "row_count": 3, "prescription_count": 3, "line_count": 3,
+                                  "error_count": 0, "report": "{}", "created_by_name": "x", "created_at": at}),
+    ]  # fmt: skip
+    for n, (patient, case, code) in enumerate([("a" * 64, "Z1", "cn20:1"), ("a" * 64, "Z1", "cn20:1"),
+                                               ("b" * 64, None, None)], start=1):  # fmt: skip
+        rows.append(("prescriptions", {"id": n, "hospital_id": 1, "import_id": 1, "external_no": f"R{n}",
+                                       "physician_id": 1, "department": "d", "setting": "outpatient",
+                                       "prescribed_on": "2026-06-01", "patient_key": patient, "chronic": False,
+                                       "case_id": case}))  # fmt: skip
+        rows.append(("prescription_lines", {"id": n, "prescription_id": n, "line_no": 1, "product_id": 1,
+                                            "quantity": 1, "amount": 1, "drug_class": "", "reason_recorded": False,
+                                            "abnormal": False, "abnormal_justified": False, "trace_code": code,
+                                            "consumable": False}))  # fmt: skip
+    try:
+        with engine.begin() as conn:
+            for table, row in rows:
+                marks = ", ".join(f":{name}" for name in row)
+                conn.execute(sa.text(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({marks})"), row)
+        upgrade(url)
+        with engine.connect() as conn:
+            got = conn.execute(sa.text(
+                "SELECT p.external_no, k.patient_key, c.case_no, c.hospital_id, t.code FROM prescriptions p "
+                "JOIN rx_patients k ON k.id = p.patient_id LEFT JOIN rx_cases c ON c.id = p.case_id "
+                "JOIN prescription_lines l ON l.prescription_id = p.id "
+                "LEFT JOIN rx_trace_codes t ON t.id = l.trace_code_id "
+                "ORDER BY p.external_no")).all()  # fmt: skip
+            counts = [conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
+                      for t in ("rx_patients", "rx_cases", "rx_trace_codes")]  # fmt: skip
+        assert [tuple(r) for r in got] == [("R1", "a" * 64, "Z1", 1, "cn20:1"), ("R2", "a" * 64, "Z1", 1, "cn20:1"),
+                                           ("R3", "b" * 64, None, None, None)]  # fmt: skip
+        assert counts == [2, 1, 1]  # each string stored once
+        command.downgrade(alembic_config(url), "0016")
+        with engine.connect() as conn:
+            back = conn.execute(sa.text(
+                "SELECT p.external_no, p.patient_key, p.case_id, l.trace_code FROM prescriptions p "
+                "JOIN prescription_lines l ON l.prescription_id = p.id ORDER BY p.external_no")).all()  # fmt: skip
+        assert [tuple(r) for r in back] == [("R1", "a" * 64, "Z1", "cn20:1"), ("R2", "a" * 64, "Z1", "cn20:1"),
+                                            ("R3", "b" * 64, None, None)]  # fmt: skip
+    finally:
+        engine.dispose()

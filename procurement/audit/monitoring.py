@@ -28,7 +28,7 @@ from procurement.audit import monitoring_rules as mr
 from procurement.audit.monitoring_groups import LineGroups
 from procurement.audit.monitoring_rules import DEFAULTS, MonitoringParams, validate_params
 from procurement.audit.parts import PartSummary, Progress
-from procurement.audit.rx_frame import LINE_COLUMNS, RECEIVED_COLUMNS, conform
+from procurement.audit.rx_frame import LINE_COLUMNS, NO_LABELS, RECEIVED_COLUMNS, Labels, conform
 
 SOURCE = "monitoring"
 KEY_CHUNK = 500  # dedupe keys per IN (...) query, within every backend's parameter limit
@@ -75,17 +75,20 @@ def _conformed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     return conform(frame, columns)
 
 
-def run_rules(lines: pd.DataFrame, received: pd.DataFrame, params: MonitoringParams = DEFAULTS) -> pd.DataFrame:
+def run_rules(
+    lines: pd.DataFrame, received: pd.DataFrame, params: MonitoringParams = DEFAULTS, labels: Labels = NO_LABELS
+) -> pd.DataFrame:
     """Run every monitoring rule over ``lines`` and ``received``; return the findings (``FINDING_COLUMNS``).
 
-    The bundle is validated first, so an inconsistent one is refused before any work.
+    The bundle is validated first, so an inconsistent one is refused before any work. ``labels`` gives the trace
+    codes and case numbers behind the frame's ids that findings name.
     """
     validate_params(params)
     lines = _conformed(lines, LINE_COLUMNS)
     received = _conformed(received, RECEIVED_COLUMNS)
     if lines.empty:
         return mf.empty_findings()
-    groups = LineGroups(lines)  # group codes shared by the rules
+    groups = LineGroups(lines, labels)  # group codes shared by the rules
     parts = [rule(lines, params, groups) for rule in LINE_RULES]
     parts += [rule(lines, received, params, groups) for rule in RECEIVED_RULES]
     return mf.concat(parts).sort_values(["rule", "subject"], kind="stable").reset_index(drop=True)
@@ -251,7 +254,7 @@ def run_period(
     """Run every monitoring rule over the prescription lines of [start, end) and raise one alert per finding."""
     actor.require(*RUN_ROLES)
     validate_params(params)
-    from procurement.audit import rx_loader  # written beside this module; imported late on purpose
+    from procurement.audit import rx_keys, rx_loader  # they read the database; imported late on purpose
 
     summary = PartSummary(PART, start, end)
     lines = rx_loader.load_lines(session, start=start, end=end)
@@ -263,7 +266,7 @@ def run_period(
         summary.notes.append("the period cuts a calendar month: monthly key-drug figures of that month are partial")
     received = _available(rx_loader.load_received(session, start=start, end=end),
                           rx_loader.dispensed_before(session, start=start))  # fmt: skip
-    findings = run_rules(lines, received, params)
+    findings = run_rules(lines, received, params, rx_keys.StoredLabels(session))
     findings, history_lines = _with_key_drug_history(session, rx_loader, lines, findings, params, start=start)
     findings, cycle_lines = _with_abnormal_cycle(session, rx_loader, lines, findings, params, start=start)
     findings, regional = _with_regional_limits(session, lines, findings, params)

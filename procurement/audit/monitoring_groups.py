@@ -14,6 +14,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from procurement.audit.rx_frame import NO_LABELS, Labels
+
 # The most bins one combined key may span before it is compacted (a float64 bincount of this size is 128 MiB).
 DENSE_LIMIT = 1 << 24
 
@@ -121,8 +123,9 @@ def category_codes(categorical: pd.Series) -> Codes:
 class LineGroups:
     """The line frame's group codes, computed once and shared by every rule of a run."""
 
-    def __init__(self, lines: pd.DataFrame) -> None:
+    def __init__(self, lines: pd.DataFrame, labels: Labels = NO_LABELS) -> None:
         self.lines = lines
+        self.labels = labels  # the strings behind trace-code and case ids, for the findings that name them
         self.n = len(lines)
         self.ids: dict[str, np.ndarray] = {}  # per id column: the id each code stands for
 

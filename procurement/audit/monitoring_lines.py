@@ -15,9 +15,10 @@ import pandas as pd
 from procurement.audit import monitoring_findings as mf
 from procurement.audit import monitoring_rules as mr
 from procurement.audit.monitoring_groups import LineGroups, combine, first_index, sums, used
+from procurement.audit.rx_frame import NO_LABELS
 
 PEOPLE = ["hospital_id", "physician_id", "department"]
-HASH_BUCKETS = 1 << 22  # bitmap size for finding repeated trace-code hashes (a power of two)
+HASH_BUCKETS = 1 << 24  # buckets of trace-code ids for finding repeated codes (a power of two; 128 MiB of counts)
 
 
 def _prescription_findings(
@@ -327,40 +328,39 @@ def trace_code_rule(lines: pd.DataFrame, params: mr.MonitoringParams, groups: Li
     first patient: the second dispensing is the suspect one (R2).
     """
     ps = params.trace
-    values = np.asarray(lines["trace_code"].array, dtype=object)  # the strings as stored, no copy
-    # Python's own string hash (cached on each string) is the cheapest vectorisable digest: sorting the hashes finds
-    # the repeated ones, and a bitmap on their low bits narrows millions of lines to a handful. Missing codes share
-    # one hash and are dropped there; a hash collision only adds a candidate, which the exact comparison below drops.
-    hashes = np.fromiter(map(hash, values), dtype=np.int64, count=len(values))
-    ordered = np.sort(hashes)
-    twice = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    labels = groups.labels if groups is not None else NO_LABELS
+    codes = lines["trace_code_id"].to_numpy(dtype=np.int64, na_value=0)  # ids from 1; 0: no code scanned
+    # Codes are interned ids, numbered as they first arrive, so a period's codes are close together: their low bits
+    # (one bincount) narrow millions of lines to those sharing a bucket, and an exact count over those decides.
+    bucket = codes & (HASH_BUCKETS - 1)
+    shared = np.bincount(bucket, minlength=HASH_BUCKETS) > 1
+    shared[0] = False  # lines without a code, and any code sharing their bucket, are looked at exactly below
+    maybe = np.flatnonzero(shared[bucket] | ((bucket == 0) & (codes > 0)))
+    values, counts = np.unique(codes[maybe], return_counts=True)
+    twice = values[(counts > 1) & (values > 0)]
     if not len(twice):
         return mf.empty_findings()
-    bitmap = np.zeros(HASH_BUCKETS, dtype=bool)
-    bitmap[twice & (HASH_BUCKETS - 1)] = True
-    maybe = np.flatnonzero(bitmap[hashes & (HASH_BUCKETS - 1)])
-    maybe = maybe[np.isin(hashes[maybe], twice)]
-    maybe = maybe[~pd.isna(values[maybe])]
-    repeated = np.zeros(len(lines), dtype=bool)
-    repeated[maybe] = True
-    cols = ["line_id", "prescribed_on", "trace_code", "patient_key", "product_id", *PEOPLE]
-    sub = lines.loc[repeated, cols].sort_values(["trace_code", "prescribed_on", "line_id"], kind="stable")
-    patients = sub.groupby("trace_code")["patient_key"].nunique()
+    repeated = maybe[np.isin(codes[maybe], twice)]
+    cols = ["line_id", "prescribed_on", "trace_code_id", "patient_id", "product_id", *PEOPLE]
+    sub = lines.take(repeated)[cols].sort_values(["trace_code_id", "prescribed_on", "line_id"], kind="stable")
+    patients = sub.groupby("trace_code_id")["patient_id"].nunique()
     flagged = patients.index[patients >= ps["min_patients"]]
-    sub = sub[sub["trace_code"].isin(flagged)]
+    sub = sub[sub["trace_code_id"].isin(flagged)]
     if sub.empty:
         return mf.empty_findings()
-    first_patient = sub.groupby("trace_code")["patient_key"].transform("first")
-    second = sub[sub["patient_key"] != first_patient].groupby("trace_code").first()
+    first_patient = sub.groupby("trace_code_id")["patient_id"].transform("first")
+    second = sub[sub["patient_id"] != first_patient].groupby("trace_code_id").first()
     table = second[["hospital_id", "physician_id", "department", "product_id"]].join(
-        mf.evidence(sub, "trace_code", params.general["evidence_limit"])
+        mf.evidence(sub, "trace_code_id", params.general["evidence_limit"])
     )
+    names = labels.trace_codes(table.index.tolist())
+    code_text = pd.Series([names[int(i)] for i in table.index], index=table.index, dtype=object)
     table["value"] = patients.reindex(table.index).astype("float64")
-    table["subject"] = "trace:" + table.index.astype("string")
+    table["subject"] = "trace:" + code_text.astype("string")
     details = pd.DataFrame(
         {
-            "trace_code": table.index.astype(str),
-            "hospitals": sub.groupby("trace_code")["hospital_id"].unique().reindex(table.index),
+            "trace_code": code_text,
+            "hospitals": sub.groupby("trace_code_id")["hospital_id"].unique().reindex(table.index),
         },
         index=table.index,
     )

@@ -16,6 +16,7 @@ from procurement.audit import monitoring_groups as mg
 from procurement.audit import monitoring_rules as mr
 from procurement.audit import stats
 from procurement.audit.monitoring_groups import LineGroups, combine, first_index, sums, used
+from procurement.audit.rx_frame import NO_LABELS
 
 
 def month_label(number: int) -> str:
@@ -276,12 +277,13 @@ def consumable_rule(lines: pd.DataFrame, params: mr.MonitoringParams, groups: Li
         return mf.empty_findings()
     ev_lines = sub.merge(hits[["hospital_id", "case_id", "fid"]], on=["hospital_id", "case_id"])
     table = hits.set_index("fid").join(mf.evidence(ev_lines, "fid", limit))
-    table["subject"] = (
-        "hospital:" + table["hospital_id"].astype("string") + "/case:" + table["case_id"].astype("string")
-    )
+    labels = groups.labels if groups is not None else NO_LABELS
+    names = labels.cases(table["case_id"].astype("int64").tolist())
+    case_no = pd.Series([names[int(i)] for i in table["case_id"]], index=table.index, dtype=object)
+    table["subject"] = "hospital:" + table["hospital_id"].astype("string") + "/case:" + case_no.astype("string")
     peer_cols = peers.loc[flag].set_axis(table.index)
     peer_cols["scope"] = cs["peer_scope"]
-    details = pd.DataFrame({"case_id": table["case_id"].astype(str)}, index=table.index)
+    details = pd.DataFrame({"case_id": case_no}, index=table.index)
     # The lowest amount that would have been flagged, in RMB: whichever enabled criterion bites first.
     bars = []
     if cs["median_multiple"] is not None:

@@ -320,7 +320,7 @@ def _build(hospital_id: int, parsed: list[dict], checked: Checked) -> None:
                 "patient_key": values["patient_id"],
                 "chronic": bool(values.get("chronic")),
                 "diagnosis_code": values.get("diagnosis_code"),
-                "case_id": values.get("case_id"),
+                "case_no": values.get("case_id"),
             },
         )
         checked.lines.append(

@@ -2,8 +2,10 @@
 and the imports that brought them in (rulebook 0.8, 0.9, 0.17, 7).
 
 Patients appear only as ``patient_key``, the keyed HMAC pseudonym of their identifier (``core.pseudonym``): the
-clear identifier is never written to any table, report or audit record (0.17). Quantities are packs and may be a
-fraction of a pack (拆零), so they are kept exact to four decimals in the same exact type as money.
+clear identifier is never written to any table, report or audit record (0.17). Pseudonyms, dispensed trace codes and
+inpatient case numbers are each stored once (``rx_patients``, ``rx_trace_codes``, ``rx_cases``) and referenced by
+integer id, so a monitoring run over millions of lines groups and compares integers, never strings. Quantities are
+packs and may be a fraction of a pack (拆零), so they are kept exact to four decimals in the same exact type as money.
 """
 
 from __future__ import annotations
@@ -119,6 +121,35 @@ class PrescriptionImport(SQLModel, table=True):
         return list(self.report.get("errors", []))
 
 
+class RxPatient(SQLModel, table=True):
+    """A patient as prescriptions know them: the keyed-hash pseudonym only, shared by every hospital's imports."""
+
+    __tablename__ = "rx_patients"
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_key: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))  # HMAC hex only
+
+
+class RxTraceCode(SQLModel, table=True):
+    """A trace code dispensed on a prescription line (``<kind>:<key>``, as ``trace.codes`` makes it canonical)."""
+
+    __tablename__ = "rx_trace_codes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+
+
+class RxCase(SQLModel, table=True):
+    """An inpatient case (住院号 / 病例号) as the hospital's system numbers it."""
+
+    __tablename__ = "rx_cases"
+    __table_args__ = (sa.UniqueConstraint("hospital_id", "case_no"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    hospital_id: int = Field(foreign_key="organisations.id", nullable=False)
+    case_no: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+
+
 class Prescription(SQLModel, table=True):
     """One prescription (处方) or ward order as the hospital's system numbered it."""
 
@@ -137,10 +168,10 @@ class Prescription(SQLModel, table=True):
     department: str = Field(default="", sa_column=sa.Column(sa.String(64), nullable=False))
     setting: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
     prescribed_on: dt.date = Field(sa_column=sa.Column(sa.Date, nullable=False))
-    patient_key: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, index=True))  # HMAC hex only
+    patient_id: int = Field(foreign_key="rx_patients.id", index=True, nullable=False)
     chronic: bool = Field(default=False, nullable=False)  # stable chronic patient (7.5)
     diagnosis_code: str | None = Field(default=None, sa_column=sa.Column(sa.String(32)))  # ICD-10
-    case_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))  # 住院号 / 病例号
+    case_id: int | None = Field(default=None, foreign_key="rx_cases.id", index=True)  # 住院号 / 病例号
 
 
 class PrescriptionLine(SQLModel, table=True):
@@ -166,5 +197,5 @@ class PrescriptionLine(SQLModel, table=True):
     reason_recorded: bool = Field(default=False, nullable=False)  # 7.4: a reason for exceeding the limit
     abnormal: bool = Field(default=False, nullable=False)  # judged 超常 by prescription review (7.7)
     abnormal_justified: bool = Field(default=False, nullable=False)
-    trace_code: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), index=True))  # "<kind>:<key>"
+    trace_code_id: int | None = Field(default=None, foreign_key="rx_trace_codes.id", index=True)
     consumable: bool = Field(default=False, nullable=False)  # the product is a high-value consumable

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from core.actor import Actor
 from core.roles import Role
-from procurement.audit.prescription_models import Physician, Prescription, PrescriptionLine
+from procurement.audit.prescription_models import Physician, Prescription, PrescriptionLine, RxPatient, RxTraceCode
 from procurement.catalogue import Product
 
 MAX_LINES = 200
@@ -28,8 +28,10 @@ def lines_by_ids(session: Session, *, actor: Actor, ids: list[int]) -> list[dict
         return []
     stmt = (
         sa.select(PrescriptionLine, Prescription, Physician.code, Physician.name, Product.generic_name,
-                  Product.strength, Product.package_spec)
+                  Product.strength, Product.package_spec, RxPatient.patient_key, RxTraceCode.code)
         .join(Prescription, Prescription.id == PrescriptionLine.prescription_id)
+        .join(RxPatient, RxPatient.id == Prescription.patient_id)
+        .outerjoin(RxTraceCode, RxTraceCode.id == PrescriptionLine.trace_code_id)
         .join(Physician, Physician.id == Prescription.physician_id)
         .join(Product, Product.id == PrescriptionLine.product_id)
         .where(PrescriptionLine.id.in_(wanted))
@@ -38,17 +40,17 @@ def lines_by_ids(session: Session, *, actor: Actor, ids: list[int]) -> list[dict
     if not (actor.is_system or actor.has(Role.AUDITOR, Role.ADMIN)):
         stmt = stmt.where(Prescription.hospital_id == actor.org_id)
     rows = []
-    for line, rx, code, name, generic, strength, spec in session.exec(stmt).all():
+    for line, rx, code, name, generic, strength, spec, patient, trace_code in session.exec(stmt).all():
         rows.append(
             {
                 "line_id": line.id, "prescription_id": rx.id, "external_no": rx.external_no, "line_no": line.line_no,
                 "hospital_id": rx.hospital_id, "prescribed_on": rx.prescribed_on, "setting": rx.setting,
                 "department": rx.department, "physician": f"{name} ({code})", "physician_id": rx.physician_id,
-                "patient": rx.patient_key[:8], "chronic": rx.chronic, "product_id": line.product_id,
+                "patient": patient[:8], "chronic": rx.chronic, "product_id": line.product_id,
                 "product": f"{generic} {strength} {spec}", "quantity": line.quantity, "days_supply": line.days_supply,
                 "amount": line.amount, "drug_class": line.drug_class, "reason_recorded": line.reason_recorded,
                 "abnormal": line.abnormal, "abnormal_justified": line.abnormal_justified,
-                "trace_code": line.trace_code, "consumable": line.consumable,
+                "trace_code": trace_code, "consumable": line.consumable,
             }
         )  # fmt: skip
     return rows

@@ -30,6 +30,7 @@ from core.pagination import Page, paginate
 from core.roles import Role
 from procurement import spreadsheets as sheets
 from procurement.audit import prescription_io as io
+from procurement.audit import rx_keys
 from procurement.audit.prescription_checks import Checked, check_upload, problem
 from procurement.audit.prescription_models import (
     Prescription,
@@ -186,12 +187,17 @@ def _save(session, record: PrescriptionImport, checked: Checked, actor: Actor, h
     try:
         session.add(record)
         session.flush()
-        heads = [{**values, "import_id": record.id} for values in checked.prescriptions.values()]
+        heads = _interned_heads(session, record, checked)
         inserted = session.execute(
             sa.insert(Prescription).returning(Prescription.id, sort_by_parameter_order=True), heads
         )
         ids = dict(zip(checked.prescriptions, inserted.scalars().all(), strict=True))
-        lines = [{"prescription_id": ids[line.pop("prescription_no")], **line} for line in checked.lines]
+        codes = rx_keys.intern_trace_codes(session, (line["trace_code"] for line in checked.lines))
+        lines = [
+            {"prescription_id": ids[line["prescription_no"]], "trace_code_id": codes.get(line["trace_code"])}
+            | {name: value for name, value in line.items() if name not in ("prescription_no", "trace_code")}
+            for line in checked.lines
+        ]
         driver_executemany(session.connection(), PrescriptionLine.__table__, lines)
     except IntegrityError as exc:
         # A concurrent retry of the same upload committed first: answer with its import.
@@ -219,6 +225,18 @@ def _save(session, record: PrescriptionImport, checked: Checked, actor: Actor, h
         },
     )
     return record, True
+
+
+def _interned_heads(session: Session, record: PrescriptionImport, checked: Checked) -> list[dict[str, Any]]:
+    """The prescriptions' rows, their pseudonyms and case numbers replaced by the ids they are stored under."""
+    heads = list(checked.prescriptions.values())
+    patients = rx_keys.intern_patients(session, (head["patient_key"] for head in heads))
+    cases = rx_keys.intern_cases(session, record.hospital_id, (head["case_no"] for head in heads))
+    return [
+        {"import_id": record.id, "patient_id": patients[head["patient_key"]], "case_id": cases.get(head["case_no"])}
+        | {name: value for name, value in head.items() if name not in ("patient_key", "case_no")}
+        for head in heads
+    ]
 
 
 # ---------------------------------------------------------------- imports kept

@@ -43,7 +43,7 @@ _RAW = {  # column → dtype as the driver hands it over (money and dates are co
     "hospital_id": "int64",
     "department": "string",
     "physician_id": "int64",
-    "patient_key": "string",
+    "patient_id": "int64",
     "prescribed_on": "string",
     "setting": "string",
     "product_id": "int64",
@@ -55,13 +55,13 @@ _RAW = {  # column → dtype as the driver hands it over (money and dates are co
     "reason_recorded": "string",
     "abnormal": "string",
     "abnormal_justified": "string",
-    "trace_code": "string",
+    "trace_code_id": "Int64",
     "consumable": "string",
-    "case_id": "string",
+    "case_id": "Int64",
 }
 _BOOLS = ("chronic", "reason_recorded", "abnormal", "abnormal_justified", "consumable")
-_NUMBERS = ("line_id", "prescription_id", "hospital_id", "physician_id", "product_id", "quantity", "days_supply",
-            "amount")  # fmt: skip
+_NUMBERS = ("line_id", "prescription_id", "hospital_id", "physician_id", "patient_id", "product_id", "quantity",
+            "days_supply", "amount", "trace_code_id", "case_id")  # fmt: skip
 _FEW = ("department", "setting", "drug_class", "prescribed_on", *_BOOLS)  # read as categories: few distinct values
 
 
@@ -73,7 +73,7 @@ def _lines_select(start: dt.date, end: dt.date, hospital_id: int | None) -> sa.S
             _P.hospital_id,
             _P.department,
             _P.physician_id,
-            _P.patient_key,
+            _P.patient_id,
             _P.prescribed_on,
             _P.setting,
             _L.product_id,
@@ -85,7 +85,7 @@ def _lines_select(start: dt.date, end: dt.date, hospital_id: int | None) -> sa.S
             _L.reason_recorded,
             _L.abnormal,
             _L.abnormal_justified,
-            _L.trace_code,
+            _L.trace_code_id,
             _L.consumable,
             _P.case_id,
         )
@@ -110,8 +110,6 @@ def load_lines(session: Session, *, start: dt.date, end: dt.date, hospital_id: i
     for name in _BOOLS:
         frame[name] = frame[name].isin(("t", "1", 1, True))
     frame["drug_class"] = _strings(frame["drug_class"]).fillna("")
-    for name in ("patient_key", "trace_code", "case_id"):
-        frame[name] = _strings(frame[name])
     if conn.dialect.name != "postgresql":
         frame["quantity"] = frame["quantity"] / MONEY_SCALE
         frame["amount"] = frame["amount"] / MONEY_SCALE
@@ -138,11 +136,10 @@ def _copy_frame(conn: sa.Connection, stmt: sa.Select) -> pd.DataFrame:
     try:
         with cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
             stream = io.BufferedReader(_CopyStream(copy), buffer_size=1 << 20)
-            frame = pd.read_csv(stream, dtype=dtype, keep_default_na=False, na_values={"days_supply": [""]})
+            blank = {key: [""] for key in ("days_supply", "trace_code_id", "case_id")}  # NULL numbers: empty fields
+            frame = pd.read_csv(stream, dtype=dtype, keep_default_na=False, na_values=blank)
     finally:
         cursor.close()
-    for name in ("trace_code", "case_id"):  # CSV cannot tell NULL from "": neither column holds ""
-        frame[name] = frame[name].mask(frame[name] == "")
     return frame
 
 

@@ -6,13 +6,16 @@ Run on demand, never in the test suite::
 
 The data: seeded numpy generation of ``--lines`` lines in the ``rx_frame.LINE_COLUMNS`` shape with realistic
 cardinalities — 200 hospitals, 20 departments, 20,000 physicians (each in one hospital and department), 2,000
-products of 1,000 generic names (popularity skewed), 1,500,000 patients (64-hex keyed-hash pseudonyms, as stored),
-12 months of 2025, about 2.2 lines per prescription, 20-digit trace codes on 90 % of lines, high-value consumables on
-inpatient cases — and a few hundred planted anomalies of every kind, so every rule has work and findings.
+products of 1,000 generic names (popularity skewed), 1,500,000 patients, 12 months of 2025, about 2.2 lines per
+prescription, trace codes on 90 % of lines, high-value consumables on inpatient cases — and a few hundred planted
+anomalies of every kind, so every rule has work and findings.
 
 The columnar source is a dict of numpy arrays as a database driver would hand over (ids and numbers as int64/float64,
-dates as datetime64, strings as object arrays, categories as codes + labels). No Parquet or CSV: pyarrow is not
-installed and a file format would time the parser, not the rules.
+dates as datetime64, categories as codes + labels). Patients, trace codes and cases are the integer ids the database
+stores them under (``rx_patients``, ``rx_trace_codes``, ``rx_cases``; trace codes numbered as they first arrive);
+the strings of the few ids that findings name come from ``BenchLabels``, which makes them up from the id where a run
+reads them from those tables. No Parquet or CSV: pyarrow is not installed and a file format would time the parser,
+not the rules.
 
 Timed, in the same run:
 - **load + all rules**: build the contract frame from the source (``pd.DataFrame`` + ``rx_frame.conform``: category
@@ -92,14 +95,11 @@ def generate(n: int, seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.nda
     trace = rng.random(n) < 0.9
     duplicated_trace = np.flatnonzero(trace)[rng.integers(0, trace.sum(), max(1, n // 20_000))]
 
-    blob = rng.bytes(32 * patients).hex()
-    keys = np.array([blob[i : i + 64] for i in range(0, 64 * patients, 64)], dtype=object)
-    codes = np.array(
-        [f"{8_000_000_000_000_000_000 + i:020d}" if t else None for i, t in enumerate(trace)], dtype=object
-    )
+    # Patients, trace codes and cases are the integer ids the database interns them under (rx_patients,
+    # rx_trace_codes, rx_cases): codes numbered as they first arrive, so a period's codes are close together.
+    codes = np.where(trace, np.cumsum(trace), 0).astype("int64")
     codes[duplicated_trace] = codes[duplicated_trace - 1]  # planted: a pack dispensed again (usually to someone else)
-    case = np.where(consumable, rx_of_line // 3, -1)
-    cases = np.array([f"C{c}" if c >= 0 else None for c in case], dtype=object)
+    case = np.where(consumable, rx_of_line // 3 + 1, 0).astype("int64")
 
     dept_labels = np.array([f"D{d:02d}" for d in range(DEPARTMENTS)], dtype=object)
     generic_labels = np.array([f"G{g:04d}" for g in range(PRODUCTS // 2)], dtype=object)
@@ -110,7 +110,7 @@ def generate(n: int, seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.nda
         "hospital_id": hospital[rx_of_line].astype("int64") + 1,
         "department": (department[rx_of_line], dept_labels),
         "physician_id": physician[rx_of_line].astype("int64") + 1,
-        "patient_key": keys[patient[rx_of_line]],
+        "patient_id": patient[rx_of_line].astype("int64") + 1,
         "prescribed_on": (np.datetime64("2025-01-01") + day[rx_of_line]).astype("datetime64[ns]"),
         "setting": (line_setting, SETTINGS),
         "product_id": product.astype("int64") + 1,
@@ -123,10 +123,10 @@ def generate(n: int, seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.nda
         "reason_recorded": reason[rx_of_line],
         "abnormal": abnormal,
         "abnormal_justified": justified,
-        "trace_code": codes,
+        "trace_code_id": codes,
         "winning_product_id": np.where(winner[generic] >= 0, winner[generic] + 1, -1),
         "consumable": consumable,
-        "case_id": cases,
+        "case_id": case,
     }
     # Receipts: every dispensed hospital × product received with a 10 % margin, except a planted few.
     pairs = pd.DataFrame({"h": lines["hospital_id"], "p": lines["product_id"], "q": quantity})
@@ -141,17 +141,26 @@ def generate(n: int, seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.nda
     return lines, received
 
 
+class BenchLabels:
+    """The generated data's trace codes and case numbers, made up from their ids (a run reads them by id)."""
+
+    def trace_codes(self, ids) -> dict[int, str]:
+        return {int(i): f"cn20:{8_000_000_000_000_000_000 + int(i):020d}" for i in ids}
+
+    def cases(self, ids) -> dict[int, str]:
+        return {int(i): f"C{int(i)}" for i in ids}
+
+
 def load(lines: dict[str, np.ndarray], received: dict[str, np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Build the contract frames from the columnar source (the timed "load")."""
     columns = {}
     for name, value in lines.items():
         if isinstance(value, tuple):  # category codes + labels
             columns[name] = pd.Categorical.from_codes(value[0], categories=pd.Index(value[1]).astype(str))
-        elif LINE_COLUMNS[name] == "string":  # pd.array builds StringDtype ~6× faster than Series.astype
-            # The loader owns the driver's buffers: build in place (missing → NA) instead of copying 5M objects.
-            columns[name] = pd.array(value, dtype="string", copy=False)
         elif name == "winning_product_id":  # values and mask as they are: no per-element NA assignment
             columns[name] = pd.arrays.IntegerArray(np.where(value < 0, 0, value), value < 0)
+        elif LINE_COLUMNS[name] == "Int64":  # ids from 1; 0 marks a line without one (NULL in the database)
+            columns[name] = pd.arrays.IntegerArray(value, value == 0)
         else:
             columns[name] = value
     frame = conform(pd.DataFrame(columns, copy=False), LINE_COLUMNS)
@@ -181,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
 
     began = time.perf_counter()
     (lines, received), load_s = timed("load", load, source, received_source)
-    findings, rules_s = timed("rules", run_rules, lines, received, params)
+    findings, rules_s = timed("rules", run_rules, lines, received, params, BenchLabels())
     total_s = time.perf_counter() - began
     baseline_runs = [
         timed("baseline", lambda: lines.groupby(["hospital_id", "physician_id"])["amount"].sum())[1]

@@ -12,7 +12,7 @@ from core.errors import DomainError
 from procurement.audit import monitoring_rules as mr
 from procurement.audit.monitoring import run_rules
 from procurement.audit.monitoring_rules import DEFAULTS, monitoring_params, validate_params
-from tests.procurement.rx_builders import lines_frame, received_frame
+from tests.procurement.rx_builders import labels, lines_frame, received_frame
 
 STOCKED = ({"hospital_id": 1, "product_id": 500, "received_packs": 1000.0, "first_received_on": "2024-01-01"},)
 
@@ -20,7 +20,7 @@ STOCKED = ({"hospital_id": 1, "product_id": 500, "received_packs": 1000.0, "firs
 def findings_of(lines, rule, received=None, params=DEFAULTS):
     """Run every rule (receipts cover the default product unless given) and keep one rule's findings by subject."""
     received = received_frame(*STOCKED) if received is None else received
-    found = run_rules(lines, received, params)
+    found = run_rules(lines, received, params, labels())
     return found[found["rule"] == rule].set_index("subject")
 
 
@@ -347,7 +347,24 @@ def test_trace_code_dispensed_to_two_patients():
     row = found.iloc[0]
     assert row["value"] == 3.0 and row["line_ids"] == [3, 4, 5]
     assert row["hospital_id"] == 2 and row["physician_id"] == 9  # the second dispensing is the suspect one
-    assert row["details"]["hospitals"] == [1, 2]
+    assert row["details"]["hospitals"] == [1, 2] and row["details"]["trace_code"] == "80000000000000000001"
+
+
+def test_trace_code_ids_sharing_a_bucket_are_told_apart():
+    """Codes are found by their ids' low bits first: ids sharing those bits are still different codes, and ids
+    whose low bits are zero (like "no code") are still codes."""
+    from procurement.audit.monitoring_lines import HASH_BUCKETS
+
+    lines = lines_frame(
+        {"trace_code_id": 5, "patient_key": "p1"},
+        {"trace_code_id": 5 + HASH_BUCKETS, "patient_key": "p2"},  # same bucket as 5, another code
+        {"trace_code_id": HASH_BUCKETS, "patient_key": "p1"},  # bucket 0, shared with the lines without a code
+        {"trace_code_id": HASH_BUCKETS, "patient_key": "p2"},
+        {"trace_code_id": None, "patient_key": "p3"}, {"trace_code_id": None, "patient_key": "p4"},
+    )  # fmt: skip
+    found = findings_of(lines, mr.TRACE_MULTI_PATIENT)
+    assert list(found.index) == [f"trace:#{HASH_BUCKETS}"]  # an id the labels do not know is shown as #id
+    assert found.iloc[0]["line_ids"] == [3, 4]
 
 
 # ---------------------------------------------------------------- 7.11 consumables
@@ -381,8 +398,8 @@ def test_consumable_use_per_case_far_above_the_peer_median():
 
 def test_an_empty_period_has_no_findings_and_a_missing_column_is_refused():
     assert run_rules(lines_frame().iloc[0:0], received_frame()).empty
-    with pytest.raises(ValueError, match="trace_code"):
-        run_rules(lines_frame({}).drop(columns=["trace_code"]), received_frame())
+    with pytest.raises(ValueError, match="trace_code_id"):
+        run_rules(lines_frame({}).drop(columns=["trace_code_id"]), received_frame())
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,15 @@ from core.pseudonym import pseudonymise
 from procurement import spreadsheets as sheets
 from procurement.audit import prescriptions as rx
 from procurement.audit.physician_registry import list_physicians, register_physicians
-from procurement.audit.prescription_models import Physician, Prescription, PrescriptionImport, PrescriptionLine
+from procurement.audit.prescription_models import (
+    Physician,
+    Prescription,
+    PrescriptionImport,
+    PrescriptionLine,
+    RxCase,
+    RxPatient,
+)
+from procurement.audit.rx_keys import StoredLabels
 from tests.procurement.rx_world import HEADER_ZH, KEY, PATIENT, build_rx_world, csv_bytes
 
 CODE = "81234560000000011234"  # a 20-digit trace code
@@ -56,14 +64,17 @@ def test_a_chinese_csv_is_stored_with_pseudonymised_patients(db, w):
     assert (record.row_count, record.prescription_count, record.line_count, record.error_count) == (3, 2, 3, 0)
     assert record.report["ignored"] == ["患者姓名"]
     first = db.exec(sa.select(Prescription).where(Prescription.external_no == "RX001")).scalar_one()
-    assert first.patient_key == pseudonymise(KEY, PATIENT) and len(first.patient_key) == 64
+    stored = StoredLabels(db)
+    assert stored.patients([first.patient_id]) == {first.patient_id: pseudonymise(KEY, PATIENT)}
     assert (first.setting, first.prescribed_on, first.department) == ("outpatient", dt.date(2026, 6, 1), "心内科")
     lines = db.exec(
         sa.select(PrescriptionLine).where(PrescriptionLine.prescription_id == first.id).order_by("line_no")
     ).scalars()
-    got = [(li.line_no, li.product_id, li.quantity, li.days_supply, li.amount, li.trace_code) for li in lines]
+    got = [(li.line_no, li.product_id, li.quantity, li.days_supply, li.amount, li.trace_code_id) for li in lines]
+    code_id = got[0][-1]
+    assert stored.trace_codes([code_id]) == {code_id: f"cn20:{CODE}"}
     assert got == [
-        (1, w.drug.id, Decimal("0.5000"), 7, Decimal("12.3000"), f"cn20:{CODE}"),
+        (1, w.drug.id, Decimal("0.5000"), 7, Decimal("12.3000"), code_id),
         (2, w.drug2.id, Decimal("2.0000"), 5, Decimal("40.0000"), None),
     ]
     second = db.exec(sa.select(Prescription).where(Prescription.external_no == "RX002")).scalar_one()
@@ -88,8 +99,9 @@ def test_english_headers_excel_and_json_rows_are_read_alike(db, w):
         "drug_class",
         "abnormal",
         "abnormal_justified",
+        "case_id",
     ]
-    row = ["E1", "P-1", "D002", "inpatient", "20260603", w.consumable.id, 1, "", "8800", "是", "", "是", "否"]
+    row = ["E1", "P-1", "D002", "inpatient", "20260603", w.consumable.id, 1, "", "8800", "是", "", "是", "否", "Z100"]
     dated = [
         "E2",
         "P-1",
@@ -104,6 +116,7 @@ def test_english_headers_excel_and_json_rows_are_read_alike(db, w):
         "",
         "",
         "",
+        "Z100",
     ]
     data = sheets.workbook_bytes([sheets.SheetOut("rx", header, [row, dated])])  # E2: a real Excel date cell
     record, _ = _import(db, w, data, name="rx.xlsx")
@@ -112,6 +125,9 @@ def test_english_headers_excel_and_json_rows_are_read_alike(db, w):
     assert (line.consumable, line.days_supply, line.abnormal, line.abnormal_justified) == (True, None, True, False)
     e2 = db.exec(sa.select(Prescription).where(Prescription.external_no == "E2")).scalar_one()
     assert (e2.prescribed_on, e2.setting, e2.chronic) == (dt.date(2026, 6, 4), "inpatient", True)
+    e1 = db.exec(sa.select(Prescription).where(Prescription.external_no == "E1")).scalar_one()
+    assert (e1.patient_id, e1.case_id) == (e2.patient_id, e2.case_id)  # one patient, one case: stored once each
+    assert StoredLabels(db).cases([e1.case_id]) == {e1.case_id: "Z100"}
     rows = [
         {
             "prescription_no": "J1",
@@ -131,6 +147,9 @@ def test_english_headers_excel_and_json_rows_are_read_alike(db, w):
         db, actor=w.hospital, hospital_id=w.hospital.org_id, pseudonym_key=KEY, rows=rows
     )
     assert created and record.source == "api" and record.line_count == 1
+    j1 = db.exec(sa.select(Prescription).where(Prescription.external_no == "J1")).scalar_one()
+    assert j1.patient_id != e1.patient_id and j1.case_id is None
+    assert _count(db, RxPatient) == 2 and _count(db, RxCase) == 1
     line = db.exec(sa.select(PrescriptionLine).where(PrescriptionLine.drug_class != "")).scalar_one()
     assert (line.drug_class, line.reason_recorded, line.days_supply) == ("antimicrobial", True, 10)
 
@@ -245,14 +264,15 @@ def test_the_clear_patient_identifier_is_stored_nowhere(db, w, connection):
     shifted = [(e["column"], e["code"], e["value"]) for e in caught.value.record.errors if e["row"] == 3]
     assert shifted == [("行号", "out_of_range", "***"), ("患者身份证号", "required", "")]
     db.flush()
-    tables = ("prescriptions", "prescription_lines", "prescription_imports", "physicians", "audit_records")
+    tables = ("prescriptions", "prescription_lines", "prescription_imports", "physicians", "audit_records",
+              "rx_patients", "rx_trace_codes", "rx_cases")  # fmt: skip
     scanned = 0
     for table in tables:
         for row in connection.execute(sa.text(f"SELECT * FROM {table}")).mappings():
             text = json.dumps({k: str(v) for k, v in row.items()}, ensure_ascii=False)
             assert PATIENT not in text and "110101199003070011" not in text and "王小明" not in text, table
             scanned += 1
-    assert scanned >= 2 + 3 + 2 + 4
+    assert scanned >= 2 + 3 + 2 + 4 + 2
 
 
 def test_only_a_hospitals_own_staff_import_and_read(db, w):

@@ -14,6 +14,7 @@ from procurement.audit import rx_frame
 from procurement.audit.physician_registry import register_physicians
 from procurement.audit.prescription_models import Physician
 from procurement.audit.prescriptions import import_prescriptions
+from procurement.audit.rx_keys import StoredLabels
 from procurement.audit.rx_loader import load_lines, load_received
 from procurement.orders.receiving import receive_shipment
 from scripts.demo.audit_prescriptions import load_demo_prescriptions
@@ -75,7 +76,10 @@ def test_lines_conform_to_the_frame_and_carry_the_winning_product(db, ow):
     mine = mine.set_index(mine["prescribed_on"].dt.strftime("%m-%d"))
     assert mine.loc["06-01", "winning_product_id"] == winner and mine.loc["06-10", "winning_product_id"] == winner
     assert pd.isna(mine.loc["03-15", "winning_product_id"])
-    assert mine.loc["06-01", "trace_code"] == "cn20:81234560000000011234" and pd.isna(mine.loc["06-10", "trace_code"])
+    stored = StoredLabels(db)
+    code = int(mine.loc["06-01", "trace_code_id"])
+    assert stored.trace_codes([code]) == {code: "cn20:81234560000000011234"}
+    assert pd.isna(mine.loc["06-10", "trace_code_id"]) and pd.isna(mine.loc["06-01", "case_id"])
     assert bool(mine.loc["06-01", "chronic"]) and not bool(mine.loc["06-10", "chronic"])
     assert (mine.loc["06-10", "drug_class"], mine.loc["06-01", "drug_class"]) == ("antimicrobial", "")
     assert bool(mine.loc["06-10", "abnormal"]) and not bool(mine.loc["06-10", "abnormal_justified"])
@@ -85,7 +89,8 @@ def test_lines_conform_to_the_frame_and_carry_the_winning_product(db, ow):
         7.0,
     )
     assert (mine.loc["06-01", "setting"], mine.loc["06-01", "department"]) == ("outpatient", "心内科")
-    assert mine.loc["06-01", "generic_name"] == "阿托伐他汀钙片" and len(mine.loc["06-01", "patient_key"]) == 64
+    patient = int(mine.loc["06-01", "patient_id"])
+    assert mine.loc["06-01", "generic_name"] == "阿托伐他汀钙片" and len(stored.patients([patient])[patient]) == 64
     theirs = frame[frame["hospital_id"] == second.org_id]
     assert theirs["winning_product_id"].tolist() == [ow.award_of(second).product_id]
     only_second = load_lines(db, start=dt.date(2026, 3, 1), end=dt.date(2026, 7, 1), hospital_id=second.org_id)
@@ -148,10 +153,14 @@ def test_the_demo_imports_records_with_every_planted_anomaly(db, ow):
     assert ((outpatient["days_supply"] == 10) & ~outpatient["reason_recorded"]).sum() == 1
     assert (lines["days_supply"] == 112).sum() == 1
     assert ((lines["drug_class"] == "antimicrobial") & (lines["days_supply"] == 30)).sum() == 1
-    codes_used = lines.dropna(subset=["trace_code"])
-    repeated = codes_used[codes_used["trace_code"].duplicated(keep=False)]
-    assert repeated["patient_key"].nunique() == 2 and len(repeated) == 2
+    codes_used = lines.dropna(subset=["trace_code_id"])
+    repeated = codes_used[codes_used["trace_code_id"].duplicated(keep=False)]
+    assert repeated["patient_id"].nunique() == 2 and len(repeated) == 2
     assert ((lines["product_id"] != lines["winning_product_id"]) & lines["winning_product_id"].notna()).any()
+    stored = StoredLabels(db)
     cases = lines[lines["product_id"] == stent.id].groupby("case_id")["quantity"].sum()
+    cases.index = cases.index.map(stored.cases(cases.index.astype("int64")))
     assert cases["PCI999"] == 6 and (cases.drop("PCI999") == 1).all()
-    assert "DUP-A" not in set(lines["patient_key"])
+    patients = stored.patients(lines["patient_id"].unique())
+    assert len(patients) == lines["patient_id"].nunique() and all(len(key) == 64 for key in patients.values())
+    assert "DUP-A" not in set(patients.values())
