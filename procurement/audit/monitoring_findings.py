@@ -191,3 +191,9 @@ def concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     if not frames:
         return empty_findings()
     return pd.concat(frames, ignore_index=True).astype(FINDING_COLUMNS)
+
+
+def ordered(findings: pd.DataFrame) -> pd.DataFrame:
+    """Order findings by rule, keeping each rule's findings in the order they came (a stable sort on few codes)."""
+    codes, _ = pd.factorize(findings["rule"], sort=True)
+    return findings.take(np.argsort(codes, kind="stable")).reset_index(drop=True)

@@ -439,3 +439,22 @@ def test_regions_and_overrides():
     with pytest.raises(KeyError):
         DEFAULTS.override("long_rx", "x", max_days=3)
     assert DEFAULTS.describe()["sets"]["long_rx"]["cites"] == ["7.5", "0.12"]
+
+
+def test_the_garbage_collector_is_paused_only_while_the_rules_run(monkeypatch):
+    import gc
+
+    from procurement.audit import monitoring
+
+    seen = []
+    real = monitoring.LINE_RULES[0]
+    monkeypatch.setattr(monitoring, "LINE_RULES", (lambda *a: seen.append(gc.isenabled()) or real(*a),))
+    assert gc.isenabled()
+    run_rules(lines_frame({}), received_frame())
+    assert seen == [False] and gc.isenabled()  # paused during the rules, back on after
+    gc.disable()
+    try:
+        run_rules(lines_frame({}), received_frame())
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()
