@@ -60,23 +60,35 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True, compare_type=True)
     if connection.dialect.name != "sqlite":
+        context.configure(
+            connection=connection, target_metadata=target_metadata, render_as_batch=True, compare_type=True
+        )
         with context.begin_transaction():
             context.run_migrations()
         return
     # SQLite alters a table by copying it into a new one and dropping the old, which foreign keys pointing at the
     # table forbid while they are enforced. As SQLite's own procedure for such changes says: enforcement off
-    # (outside any transaction), the migrations in their transaction, then every reference checked before it is
-    # back on, so a migration that broke one fails instead of leaving it broken.
+    # (outside any transaction), every migration in one transaction (SQLite's DDL is transactional; Alembic is told
+    # so), then the references checked before it commits, so migrations that broke one leave nothing changed.
+    # Rows that referred to missing rows before the migrations are not the migrations' doing: only new ones fail.
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        compare_type=True,
+        transactional_ddl=True,
+    )
     if connection.in_transaction():
         raise RuntimeError("SQLite migrations need a connection outside any transaction (foreign keys are switched)")
     raw = connection.connection.driver_connection
+    before = {tuple(row[:3]) for row in raw.execute("PRAGMA foreign_key_check")}  # (table, rowid, parent)
     raw.execute("PRAGMA foreign_keys=OFF")
     try:
         with context.begin_transaction():
             context.run_migrations()
-            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            found = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            broken = [tuple(row) for row in found if tuple(row[:3]) not in before]
             if broken:
                 raise RuntimeError(f"the migrations left rows referring to missing rows: {broken[:10]}")
     finally:

@@ -125,3 +125,29 @@ def test_prescription_strings_move_to_interned_tables_and_back(backend, fresh_da
                                             ("R3", "b" * 64, None, None)]  # fmt: skip
     finally:
         engine.dispose()
+
+
+def test_sqlite_migrations_tolerate_rows_that_were_already_orphaned(fresh_database_url):
+    """Foreign keys are off while SQLite copies tables; afterwards only references the migrations broke fail, so a
+    database that already held an orphan row still upgrades (and keeps the row)."""
+    import sqlalchemy as sa
+
+    url = fresh_database_url("sqlite", "orphans")
+    command.upgrade(alembic_config(url), "0016")
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            raw.execute("PRAGMA foreign_keys=OFF")
+            raw.execute(
+                "INSERT INTO prescription_lines (id, prescription_id, line_no, product_id, quantity, amount, "
+                "drug_class, reason_recorded, abnormal, abnormal_justified, consumable) "
+                "VALUES (1, 999, 1, 999, 1, 1, '', 0, 0, 0, 0)"
+            )
+            raw.execute("PRAGMA foreign_keys=ON")
+        upgrade(url)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() != "0016"
+            assert conn.execute(sa.text("SELECT prescription_id FROM prescription_lines")).scalar_one() == 999
+    finally:
+        engine.dispose()

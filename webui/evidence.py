@@ -47,6 +47,8 @@ KEYS: dict[str, tuple[tuple[str, str | None, str, str | None], ...]] = {
     "case_id": (("credit_case", "credit_pages.case", "case_id", "/api/v1/credit/cases/{}"),),
     "audit_run_id": (("audit_run", "audit_pages.run", "run_id", "/api/v1/audits/runs/{}"),),
 }
+# Keys whose values are row ids: a string under one of them is something else and links nowhere.
+INTEGER_KEYS = frozenset({"case_id"})  # credit cases; consumable findings name the hospital's case as case_no
 # An alert's own object, when it names a row with a page.
 OBJECT_TYPES: dict[str, str] = {"invoice": "invoice_id", "order": "order_id", "trace_item": "item", "item": "item"}
 
@@ -58,6 +60,8 @@ def _values(evidence: Any) -> Iterator[tuple[str, Any]]:
             singular = key[:-1] if key.endswith("s") and key[:-1] in KEYS else key
             if singular in KEYS:
                 for one in value if isinstance(value, list) else [value]:
+                    if singular in INTEGER_KEYS and (not isinstance(one, int) or isinstance(one, bool)):
+                        continue  # e.g. a hospital's case number is no credit case id
                     if isinstance(one, (str, int)) and not isinstance(one, bool):
                         yield singular, one
                     elif isinstance(one, dict):

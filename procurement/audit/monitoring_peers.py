@@ -283,7 +283,7 @@ def consumable_rule(lines: pd.DataFrame, params: mr.MonitoringParams, groups: Li
     table["subject"] = "hospital:" + table["hospital_id"].astype("string") + "/case:" + case_no.astype("string")
     peer_cols = peers.loc[flag].set_axis(table.index)
     peer_cols["scope"] = cs["peer_scope"]
-    details = pd.DataFrame({"case_id": case_no}, index=table.index)
+    details = pd.DataFrame({"case_no": case_no}, index=table.index)  # the hospital's number (a credit case is case_id)
     # The lowest amount that would have been flagged, in RMB: whichever enabled criterion bites first.
     bars = []
     if cs["median_multiple"] is not None:

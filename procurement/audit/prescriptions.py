@@ -194,7 +194,7 @@ def _save(session, record: PrescriptionImport, checked: Checked, actor: Actor, h
         ids = dict(zip(checked.prescriptions, inserted.scalars().all(), strict=True))
         codes = rx_keys.intern_trace_codes(session, (line["trace_code"] for line in checked.lines))
         lines = [
-            {"prescription_id": ids[line["prescription_no"]], "trace_code_id": codes.get(line["trace_code"])}
+            {"prescription_id": ids[line["prescription_no"]], "trace_code_id": _id_of(codes, line["trace_code"])}
             | {name: value for name, value in line.items() if name not in ("prescription_no", "trace_code")}
             for line in checked.lines
         ]
@@ -227,13 +227,17 @@ def _save(session, record: PrescriptionImport, checked: Checked, actor: Actor, h
     return record, True
 
 
+def _id_of(ids: dict[str, int], value: str | None) -> int | None:
+    return None if value is None else ids[value]
+
+
 def _interned_heads(session: Session, record: PrescriptionImport, checked: Checked) -> list[dict[str, Any]]:
     """The prescriptions' rows, their pseudonyms and case numbers replaced by the ids they are stored under."""
     heads = list(checked.prescriptions.values())
     patients = rx_keys.intern_patients(session, (head["patient_key"] for head in heads))
     cases = rx_keys.intern_cases(session, record.hospital_id, (head["case_no"] for head in heads))
     return [
-        {"import_id": record.id, "patient_id": patients[head["patient_key"]], "case_id": cases.get(head["case_no"])}
+        {"import_id": record.id, "patient_id": patients[head["patient_key"]], "case_id": _id_of(cases, head["case_no"])}
         | {name: value for name, value in head.items() if name not in ("patient_key", "case_no")}
         for head in heads
     ]

@@ -313,7 +313,8 @@ def sweep_interrupted(
     now = now or utcnow()
     swept = []
     for run in session.exec(sa.select(AuditRun).where(AuditRun.status.in_(ACTIVE))).scalars():
-        last = run.heartbeat_at or run.started_at or run.created_at
+        was, heard = run.status, run.heartbeat_at  # the run as read: only that run is marked below
+        last = heard or run.started_at or run.created_at
         alive = runner_alive(run.runner)
         if alive is False:
             reason = f"its process ({run.runner}) stopped before it finished"
@@ -324,11 +325,19 @@ def sweep_interrupted(
         progress = {name: dict(entry) for name, entry in run.progress.items()}
         for entry in progress.values():
             entry["status"] = {"running": "interrupted", "pending": "not_run"}.get(entry["status"], entry["status"])
-        was = run.status
-        run.progress, run.status, run.finished_at = progress, "interrupted", now
         message = f"interrupted: {reason}; parts marked done kept their results, request the period again"
-        run.error = message if run.error is None else f"{run.error}; {message}"
-        session.add(run)
+        error = message if run.error is None else f"{run.error}; {message}"
+        # Only as the run was read: a runner that saved progress or finished meanwhile is not overwritten.
+        seen = AuditRun.heartbeat_at.is_(None) if heard is None else AuditRun.heartbeat_at == heard
+        marked = session.execute(
+            sa.update(AuditRun)
+            .where(AuditRun.id == run.id, AuditRun.status == was, seen)
+            .values(progress=progress, status="interrupted", finished_at=now, error=error)
+            .execution_options(synchronize_session=False)
+        )
+        session.refresh(run)
+        if marked.rowcount != 1:
+            continue
         record_audit(
             session,
             actor=actor,

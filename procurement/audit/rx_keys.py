@@ -19,12 +19,13 @@ from procurement.audit.prescription_models import RxCase, RxPatient, RxTraceCode
 CHUNK = 500  # values per IN (...) query, within every backend's parameter limit
 
 
-def _insert_missing(session: Session, table: sa.Table, rows: list[dict]) -> None:
+def _insert_missing(session: Session, table: sa.Table, key: list[str], rows: list[dict]) -> None:
+    """Insert ``rows``, skipping those whose ``key`` another transaction stored meanwhile (and no other conflict)."""
     if not rows:
         return
     dialect = session.connection().dialect.name
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    session.execute(insert.on_conflict_do_nothing(), rows)
+    session.execute(insert.on_conflict_do_nothing(index_elements=key), rows)
 
 
 def _ids(session: Session, column: sa.Column, key: sa.Column, values: list[str], *where) -> dict[str, int]:
@@ -41,9 +42,12 @@ def _intern(session: Session, table: sa.Table, key: str, values: Iterable[str | 
         return {}
     where = [table.c[name] == value for name, value in fixed.items()]
     known = _ids(session, table.c.id, table.c[key], wanted, *where)
-    _insert_missing(session, table, [{**fixed, key: v} for v in wanted if v not in known])
+    _insert_missing(session, table, [*fixed, key], [{**fixed, key: v} for v in wanted if v not in known])
     if len(known) < len(wanted):
         known = _ids(session, table.c.id, table.c[key], wanted, *where)
+    if len(known) < len(wanted):  # never silently drop a value: an insert that stored nothing is an error
+        missing = [v for v in wanted if v not in known][:3]
+        raise RuntimeError(f"{table.name}: could not store {len(wanted) - len(known)} values, e.g. {missing}")
     return known
 
 

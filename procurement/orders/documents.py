@@ -49,8 +49,8 @@ def sniff(data: bytes) -> str | None:
     if data.startswith(b"PK\x03\x04"):
         try:
             names = zipfile.ZipFile(io.BytesIO(data)).namelist()
-        except zipfile.BadZipFile:
-            return None
+        except (zipfile.BadZipFile, NotImplementedError, UnicodeDecodeError, ValueError, EOFError, OSError):
+            return None  # a damaged or unreadable package is no OFD
         if any(name.upper() == "OFD.XML" for name in names):  # GB/T 33190: the package's entry file
             return "ofd"
     return None
@@ -107,6 +107,9 @@ def upload_document(
         if invoice is None or invoice.shipment_id != shipment.id:
             raise invalid("invoice_id", f"invoice {invoice_id} is not an invoice of shipment {shipment.id}")
     digest = hashlib.sha256(data).hexdigest()
+    # Uploads to one shipment take turns from here (its row locked until commit), so a retry racing the first upload
+    # finds it, and two uploads at once cannot both pass the per-shipment cap.
+    session.exec(sa.select(Shipment.id).where(Shipment.id == shipment.id).with_for_update()).first()
     earlier = session.exec(
         sa.select(*LISTED).where(ShipmentDocument.shipment_id == shipment.id, ShipmentDocument.sha256 == digest)
     ).first()

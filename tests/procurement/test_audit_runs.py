@@ -190,6 +190,33 @@ def test_a_silent_run_on_another_host_is_interrupted_only_after_the_stale_window
     assert first.status == "interrupted" and "no word from its process (elsewhere.example:4242:99)" in first.error
 
 
+def test_a_run_that_finishes_while_it_is_being_swept_keeps_its_verdict(ow, db, monkeypatch):
+    auditor = ow.world.auditor
+    first, _ = runs.request_run(db, actor=auditor, start=dt.date(2026, 8, 1), end=dt.date(2026, 9, 1),
+                                parts=["supply"], now=NOW)  # fmt: skip
+    first.status, first.runner, first.heartbeat_at = "running", "elsewhere.example:4242:99", NOW
+    db.add(first)
+    db.flush()
+    real = runs.runner_alive
+
+    def finishing_meanwhile(runner):  # the runner on the other host saves its verdict between read and write
+        db.execute(
+            sa.update(runs.AuditRun)
+            .where(runs.AuditRun.id == first.id)
+            .values(status="done", heartbeat_at=NOW + dt.timedelta(hours=2))
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip  (another connection's write)
+        return real(runner)
+
+    monkeypatch.setattr(runs, "runner_alive", finishing_meanwhile)
+    swept = runs.sweep_interrupted(
+        db, actor=auditor, now=NOW + dt.timedelta(hours=3), stale_after=dt.timedelta(hours=1)
+    )
+    db.refresh(first)
+    assert swept == [] and first.status == "done" and first.error is None
+    assert not db.exec(sa.select(AuditRecord).where(AuditRecord.action == "audit_run.interrupted")).first()
+
+
 def _name_runner(queue) -> None:
     queue.put(runs.current_runner())
 

@@ -384,6 +384,7 @@ def test_consumable_use_per_case_far_above_the_peer_median():
     found = findings_of(lines_frame(*rows), mr.CONSUMABLE_OUTLIER, received=received)
     assert list(found.index) == ["hospital:1/case:C5"]
     row = found.iloc[0]
+    assert row["details"] == {"case_no": "C5"}  # the hospital's case number (a credit case is a case_id)
     # Case C5: 1,050; peers' median 100 → 10.5 × ≥ 3 ×. Mean 1,550 / 6 = 258.33, sample sd 387.83, z = 2.04 < 3:
     # the median multiple decides. Threshold: the lower bar, 3 × 100 = 300 (the z bar is 258.33 + 3 × 387.83).
     assert row["value"] == 1050.0 and row["line_ids"] == [6, 7]

@@ -358,3 +358,24 @@ def test_a_roster_file_is_registered_whole_or_refused_by_row(db, w):
         )
     assert caught.value.code == "missing_column"
     assert list_physicians(db, actor=w.hospital).total == 3
+
+
+def test_interning_never_drops_a_value_silently(db):
+    """A conflict other than "this value is stored already" (here a primary key the id sequence has not reached, as
+    after a restore with explicit ids) fails loudly; the value is never left out of the answer to be stored as NULL."""
+    from sqlalchemy.exc import IntegrityError
+
+    from procurement.audit import rx_keys
+
+    known = rx_keys.intern_trace_codes(db, ["cn20:00000000000000000001"])
+    taken = max(known.values()) + 1
+    db.execute(sa.text("INSERT INTO rx_trace_codes (id, code) VALUES (:id, 'cn20:restored')"), {"id": taken})
+    savepoint = db.begin_nested()
+    try:
+        got = rx_keys.intern_trace_codes(db, ["cn20:00000000000000000002"])
+    except IntegrityError:  # PostgreSQL: the sequence hands out the taken id
+        savepoint.rollback()
+    else:  # SQLite numbers new rows after the largest id
+        savepoint.commit()
+        assert set(got) == {"cn20:00000000000000000002"} and got["cn20:00000000000000000002"] != taken
+    assert rx_keys.intern_trace_codes(db, ["cn20:00000000000000000001"]) == known  # known values keep their id
