@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -88,6 +88,23 @@ def fresh_database_url(tmp_path_factory, pg_server):
         return pg_server.create(purpose)
 
     return make
+
+
+@pytest.fixture
+def committed_pg(fresh_database_url) -> Iterator[Callable[..., tuple[str, Engine]]]:
+    """Return a function making a fresh, migrated PostgreSQL database and an engine on it, for tests that need
+    committed data seen by several connections at once (skipped without PostgreSQL); engines are disposed after."""
+    engines: list[Engine] = []
+
+    def make(purpose: str, **engine_options) -> tuple[str, Engine]:
+        url = fresh_database_url("postgresql", purpose)
+        upgrade(url)
+        engines.append(make_engine(url, **engine_options))
+        return url, engines[-1]
+
+    yield make
+    for engine in engines:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -15,10 +15,9 @@ import sqlalchemy as sa
 
 from core import accounts
 from core.actor import Actor
-from core.db import make_engine, new_session
+from core.db import new_session
 from core.errors import DomainError
 from core.roles import OrgKind, Role
-from core.schema import upgrade
 from procurement.audit import runs
 from procurement.audit.run_models import AuditRun
 from tests.factories import PASSWORD, make_uscc
@@ -29,12 +28,8 @@ NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def pg_auditor(fresh_database_url, pg_server):
-    if pg_server is None:
-        pytest.skip("PostgreSQL-only test: set YAOLIAN_TEST_POSTGRES_URL")
-    url = fresh_database_url("postgresql", "audit-runs")
-    upgrade(url)
-    engine = make_engine(url)
+def pg_auditor(committed_pg):
+    _, engine = committed_pg("audit-runs")
     with new_session(engine) as session:
         bureau = accounts.create_organisation(
             session, name="福州市医疗保障局", kind=OrgKind.INSURANCE_BUREAU, uscc=make_uscc(710001),
@@ -46,8 +41,7 @@ def pg_auditor(fresh_database_url, pg_server):
         )  # fmt: skip
         session.commit()
         auditor = accounts.actor_for_user(session, user.id)
-    yield engine, auditor
-    engine.dispose()
+    return engine, auditor
 
 
 def test_simultaneous_requests_for_one_period_make_one_run(pg_auditor):

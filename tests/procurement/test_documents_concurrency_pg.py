@@ -12,9 +12,8 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from core.db import make_engine, new_session
+from core.db import new_session
 from core.errors import DomainError
-from core.schema import upgrade
 from procurement.orders import documents
 from procurement.orders.document_models import ShipmentDocument
 from procurement.orders.fulfilment import ShipLineIn, ship_order
@@ -25,12 +24,8 @@ pytestmark = pytest.mark.postgres_only
 
 
 @pytest.fixture
-def shipped(fresh_database_url, pg_server):
-    if pg_server is None:
-        pytest.skip("PostgreSQL-only test: set YAOLIAN_TEST_POSTGRES_URL")
-    url = fresh_database_url("postgresql", "documents_concurrency")
-    upgrade(url)
-    engine = make_engine(url)
+def shipped(committed_pg):
+    _, engine = committed_pg("documents_concurrency")
     with new_session(engine) as session:
         ow = build_order_world(session, Factory(session))
         hospital = ow.hospital(0)
@@ -40,8 +35,7 @@ def shipped(fresh_database_url, pg_server):
                                  actor=ow.distributor, now=TODAY)  # fmt: skip
         session.commit()
         shipment_id = shipment.id
-    yield engine, ow.distributor, shipment_id
-    engine.dispose()
+    return engine, ow.distributor, shipment_id
 
 
 def _upload_at_once(engine, supplier, shipment_id, files: list[bytes]) -> list:

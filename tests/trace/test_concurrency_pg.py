@@ -10,9 +10,8 @@ import sqlalchemy as sa
 from core import accounts
 from core.actor import Actor
 from core.alerts import Alert
-from core.db import make_engine, new_session, utcnow
+from core.db import new_session, utcnow
 from core.roles import OrgKind, Role
-from core.schema import upgrade
 from tests.factories import PASSWORD, make_uscc
 from trace import capture, ledger, merkle, rules
 from trace.items import register_trade_item
@@ -55,12 +54,8 @@ def _run(session, actor, batch_id, *events):
     return capture.capture(session, actor=actor, batch=batch, now=utcnow())
 
 
-def test_fifty_simultaneous_dispenses_of_one_pack(fresh_database_url, pg_server):
-    if pg_server is None:
-        pytest.skip("PostgreSQL-only test: set YAOLIAN_TEST_POSTGRES_URL")
-    url = fresh_database_url("postgresql", "dispense")
-    upgrade(url)
-    engine = make_engine(url, pool_size=ATTEMPTS + 5, max_overflow=0)
+def test_fifty_simultaneous_dispenses_of_one_pack(committed_pg):
+    _, engine = committed_pg("dispense", pool_size=ATTEMPTS + 5, max_overflow=0)
     code = "81234561000000011234"
     with new_session(engine) as s:
         maker = _org(s, 1, OrgKind.MANUFACTURER)
@@ -109,4 +104,3 @@ def test_fifty_simultaneous_dispenses_of_one_pack(fresh_database_url, pg_server)
         assert indices == list(range(size)) == list(range(4))  # commission, ship, receive, dispense: no gap, no twin
         entries = [bytes(e) for e in s.exec(sa.select(LedgerEntry.entry).order_by(LedgerEntry.idx)).scalars()]
         assert ledger.current_root(s) == (4, merkle.root(entries))
-    engine.dispose()

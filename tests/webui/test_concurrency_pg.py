@@ -8,23 +8,18 @@ import pytest
 
 from core import accounts
 from core.actor import Actor
-from core.db import make_engine, new_session, utcnow
+from core.db import new_session, utcnow
 from core.roles import OrgKind, Role
-from core.schema import upgrade
 from tests.factories import PASSWORD, make_uscc
 
 pytestmark = pytest.mark.postgres_only
 
 
 @pytest.fixture
-def committed_app(fresh_database_url, pg_server):
-    if pg_server is None:
-        pytest.skip("PostgreSQL-only test: set YAOLIAN_TEST_POSTGRES_URL")
+def committed_app(committed_pg):
     from webui import create_app
 
-    url = fresh_database_url("postgresql", "concurrency")
-    upgrade(url)
-    engine = make_engine(url)
+    url, engine = committed_pg("concurrency")
     system = Actor.system("tests")
     with new_session(engine) as session:
         office = accounts.create_organisation(
@@ -41,7 +36,6 @@ def committed_app(fresh_database_url, pg_server):
     app = create_app({"YAOLIAN_ENV": "test", "DATABASE_URL": url})
     yield app, secret, office_id
     app.extensions["yaolian.engine"].dispose()
-    engine.dispose()
 
 
 def test_twenty_simultaneous_creations_of_one_username_make_exactly_one_user(committed_app):

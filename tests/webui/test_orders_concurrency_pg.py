@@ -14,8 +14,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from core.db import make_engine, new_session
-from core.schema import upgrade
+from core.db import new_session
 from procurement.orders.fulfilment import ShipLineIn, ship_order
 from procurement.orders.models import OrderLine, PurchaseOrder, Receipt, ShipmentPack
 from tests.factories import Factory
@@ -26,15 +25,11 @@ pytestmark = pytest.mark.postgres_only
 
 
 @pytest.fixture
-def committed(fresh_database_url, pg_server):
-    if pg_server is None:
-        pytest.skip("PostgreSQL-only test: set YAOLIAN_TEST_POSTGRES_URL")
+def committed(committed_pg):
     from core.models import User
     from webui import create_app
 
-    url = fresh_database_url("postgresql", "orders_concurrency")
-    upgrade(url)
-    engine = make_engine(url)
+    url, engine = committed_pg("orders_concurrency")
     with new_session(engine) as session:
         factory = Factory(session)
         ow = build_order_world(session, factory)
@@ -53,7 +48,6 @@ def committed(fresh_database_url, pg_server):
     app = create_app({"YAOLIAN_ENV": "test", "DATABASE_URL": url})
     yield app, engine, pharmacist, codes, ids
     app.extensions["yaolian.engine"].dispose()
-    engine.dispose()
 
 
 def _at_once(requests: list) -> list:
