@@ -161,6 +161,7 @@ def _apply(state: BatchState, events: Sequence[EventIn], org_id: int, params: Pa
             continue
         for effect in effects:
             effect.at = when
+            state.applied(effect, event)
             outcome.effects.append((position, effect))
     return outcome
 
@@ -197,7 +198,8 @@ def _one(state: BatchState, machine: Transitions, event: EventIn, when: dt.datet
             return machine.destroy(item, parent_key)
         case EventType.UNDO:
             past = state.dispenses_of(item)
-            return machine.undo(item, past[-1] if past else None, when)
+            # The window runs to when the undo reaches the platform: a client cannot backdate its way back into it.
+            return machine.undo(item, past[-1] if past else None, max(when, state.now))
     raise Refused(f"unknown event type {event.type}", "bad_type")
 
 

@@ -108,6 +108,9 @@ class BatchState:
         self._usccs: dict[int, str] = {}
         self._new: list[Pack] = []
         self._parsed: dict[str, TraceCode | InvalidCode] = {}
+        # Per pack key: its dispensings in force, read once from the database and then kept up to date as the
+        # batch's own dispense and undo events are applied, so later events of the batch see the earlier ones.
+        self._dispenses: dict[str, list[PastDispense]] = {}
 
     # ------------------------------------------------------------ loading
 
@@ -209,7 +212,12 @@ class BatchState:
         return [i for i in self.items.values() if i.parent_id == item.id]
 
     def dispenses_of(self, item: Pack) -> list[PastDispense]:
-        """Return the pack's dispensings still in force (undone ones removed), oldest first."""
+        """Return the pack's dispensings still in force (undone ones removed), oldest first, the batch's included."""
+        if item.code_key not in self._dispenses:
+            self._dispenses[item.code_key] = self._stored_dispenses(item)
+        return list(self._dispenses[item.code_key])
+
+    def _stored_dispenses(self, item: Pack) -> list[PastDispense]:
         if item.id is None:
             return []
         out: list[PastDispense] = []
@@ -219,6 +227,17 @@ class BatchState:
             else:
                 out.append(PastDispense(event.id, event.org_id, event.at, event.patient_ref, event.quantity))
         return out
+
+    def applied(self, effect: Effect, event: EventIn) -> None:
+        """Keep the batch's view of dispensings current after an accepted dispense or undo of a pack."""
+        if effect.type == EventType.DISPENSE:
+            self.dispenses_of(effect.item)  # loads the stored ones first
+            past = PastDispense(None, self.org_id, effect.at, event.patient_ref, effect.quantity)
+            self._dispenses[effect.item.code_key].append(past)
+        elif effect.type == EventType.UNDO:
+            undone = effect.details["undone_event_id"]
+            kept = self.dispenses_of(effect.item)
+            self._dispenses[effect.item.code_key] = [d for d in kept if d.event_id != undone]
 
     def uscc_of(self, org_id: int) -> str:
         if org_id not in self._usccs:

@@ -69,7 +69,7 @@ class Effect:
 
 @dataclass(frozen=True)
 class PastDispense:
-    event_id: int
+    event_id: int | None  # None: a dispensing earlier in the batch being captured (its event is not stored yet)
     org_id: int
     at: dt.datetime
     patient_ref: str | None
@@ -323,6 +323,10 @@ class Transitions:
             raise Refused("only the pack's latest dispensing can be undone", "nothing_to_undo")
         if last.org_id != self.org_id:
             raise Refused("only the location that dispensed the pack may undo it", "other_location")
+        if last.event_id is None:
+            raise Refused(
+                "a dispensing in this same batch cannot be undone: leave it out of the batch", "undo_in_batch"
+            )
         window = dt.timedelta(days=self.params["undo_window_days"])
         if when - last.at > window:
             raise Refused(f"the undo window of {window.days} days has passed", "undo_window_passed")

@@ -248,3 +248,34 @@ def test_the_sender_takes_back_a_pack_still_in_transit(chain):
     chain.ok("distributor", E(T.RECEIVE, code))
     chain.db.expire_all()
     assert item(chain, code).custodian_org_id == chain.distributor.id
+
+
+def test_one_batch_sees_its_own_earlier_dispensings(chain):
+    """A batch's later events are judged with its earlier ones applied: a pack sold twice in one batch is a
+    duplicate sale, a split pack sold to two patients in one batch is flagged, and a dispensing cannot be undone in
+    the batch that made it (its event is not stored yet; leaving it out is the way)."""
+    whole = chain.delivered(cn20(chain.pack.product_id))
+    assert refused(chain.run("hospital", E(T.DISPENSE, whole, patient_ref="p1"),
+                             E(T.DISPENSE, whole, patient_ref="p2"))) == [(1, "duplicate_sale")]  # fmt: skip
+    chain.ok("hospital", E(T.DISPENSE, whole, patient_ref="p1"))
+    # The reviewer's batch: undo the stored sale, sell again, undo that, sell a third time — two sales in force.
+    swap = chain.run("hospital", E(T.UNDO, whole), E(T.DISPENSE, whole, patient_ref="p2"), E(T.UNDO, whole),
+                     E(T.DISPENSE, whole, patient_ref="p3"))  # fmt: skip
+    assert refused(swap) == [(2, "undo_in_batch"), (3, "duplicate_sale")]
+    assert item(chain, whole).status == "dispensed"
+    split = chain.delivered(cn20(chain.pack.product_id))
+    chain.ok("hospital", E(T.DISPENSE, split, quantity=7, patient_ref="p1"),
+             E(T.DISPENSE, split, quantity=7, patient_ref="p2"))  # fmt: skip
+    assert rules.SAME_CODE_TWO_PATIENTS in alert_codes(chain)
+    assert item(chain, split).dispensed_units == 14
+    over = chain.delivered(cn20(chain.pack.product_id))
+    assert refused(chain.run("hospital", E(T.DISPENSE, over, quantity=20, patient_ref="p1"),
+                             E(T.DISPENSE, over, quantity=20, patient_ref="p1"))) == [(1, "over_dispense")]  # fmt: skip
+
+
+def test_an_undo_cannot_be_backdated_into_its_window(chain):
+    code = chain.delivered(cn20(chain.pack.product_id))
+    now = utcnow()
+    chain.ok("hospital", E(T.DISPENSE, code, at=now - dt.timedelta(days=20)), now=now)
+    late = E(T.UNDO, code, at=now - dt.timedelta(days=15))  # five days after the sale, claims the client
+    assert refused(chain.run("hospital", late, now=now)) == [(0, "undo_window_passed")]
