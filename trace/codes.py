@@ -258,6 +258,8 @@ def _from_elements(elements: list[GS1ElementString], *, delimited: bool) -> Trac
     if expiry is None and not delimited:
         _refuse_if_swallowed(elements, "17")
     batch = found.get("10")
+    if batch is None and not delimited:  # a pharmaceutical pack carries its batch: is it inside another field?
+        _refuse_if_swallowed(elements, "10")
     return TraceCode(
         kind="gs1",
         gtin=gtin.value,

@@ -121,13 +121,19 @@ class Transitions:
         self._loose(item, "ship", parent_key)
         if event.to_org_id is None or event.to_org_id == self.org_id:
             raise Refused("a shipment needs a receiving organisation other than the sender", "bad_destination")
-        holder = self.trade_items[item.trade_item_id].holder_org_id
-        if item.recalled and event.to_org_id != holder:
-            raise Refused("a recalled pack may only go back to its marketing authorisation holder", "recalled")
         if item.status != ItemStatus.ACTIVE:
             raise Refused(f"cannot ship a pack that is {item.status}", "bad_status")
+        tree = self._tree(item)
+        for node in tree:  # a case carries its packs: a recalled one inside recalls the shipment's destination too
+            holder = self.trade_items[node.trade_item_id].holder_org_id
+            if node.recalled and event.to_org_id != holder:
+                where = "" if node is item else f" (inside case {item.code_key})"
+                raise Refused(
+                    f"recalled pack {node.code_key}{where} may only go back to its marketing authorisation holder",
+                    "recalled",
+                )
         effects = []
-        for node in self._tree(item):
+        for node in tree:
             node.status, node.pending_org_id = ItemStatus.IN_TRANSIT.value, event.to_org_id
             via = None if node is item else item.code_key
             effects.append(Effect(node, EventType.SHIP, via=via, to_org_id=event.to_org_id))
@@ -167,6 +173,9 @@ class Transitions:
                 raise Refused(f"{child.code_key} is already in another case: unpack it first", "has_parent")
             if child.status != ItemStatus.ACTIVE:
                 raise Refused(f"{child.code_key} is {child.status} and cannot be packed", "bad_status")
+            if child.recalled or parent.recalled:
+                raise Refused(f"{(child if child.recalled else parent).code_key} is recalled and cannot be packed",
+                              "recalled")  # fmt: skip
             if self.trade_items[child.trade_item_id].level >= level:
                 raise Refused(f"{child.code_key} is not a smaller packaging level than the case", "bad_level")
         effects = []

@@ -168,6 +168,23 @@ def test_cases_carry_their_packs(chain):
     assert item(chain, packs[0]).parent_id is None and item(chain, packs[1]).parent_id == item(chain, case).id
 
 
+def test_a_case_holding_a_recalled_pack_goes_nowhere_but_back_to_the_holder(chain):
+    case = cn20(chain.case.product_id)
+    packs = [cn20(chain.pack.product_id) for _ in range(2)]
+    chain.ok("maker", *[E(T.COMMISSION, c) for c in [case, *packs]], E(T.AGGREGATE, case, children=tuple(packs)),
+             E(T.SHIP, case, to_org_id=chain.distributor.id))  # fmt: skip
+    chain.ok("distributor", E(T.RECEIVE, case))
+    chain.ok("maker", E(T.RECALL, packs[1]))  # one pack of the case, while the distributor holds it
+    assert refused(chain.run("distributor", E(T.SHIP, case, to_org_id=chain.hospital.id))) == [(0, "recalled")]
+    loose, spare = cn20(chain.pack.product_id), cn20(chain.case.product_id)
+    chain.ok("maker", E(T.COMMISSION, loose), E(T.COMMISSION, spare), E(T.SHIP, loose, to_org_id=chain.distributor.id),
+             E(T.SHIP, spare, to_org_id=chain.distributor.id))  # fmt: skip
+    chain.ok("distributor", E(T.RECEIVE, loose), E(T.RECEIVE, spare))
+    chain.ok("maker", E(T.RECALL, loose))
+    assert refused(chain.run("distributor", E(T.AGGREGATE, spare, children=(loose,)))) == [(0, "recalled")]
+    chain.ok("distributor", E(T.SHIP, case, to_org_id=chain.maker.id))  # back to the holder is allowed
+
+
 def test_a_pack_has_at_most_one_case(chain):
     a, b = cn20(chain.case.product_id), cn20(chain.case.product_id)
     pack = cn20(chain.pack.product_id)

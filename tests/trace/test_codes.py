@@ -207,6 +207,11 @@ def test_character_outside_set_82_rejected():
         (f"]d201{GTIN}21XYZ1726123110LOT", "(17)"),  # ... and the batch after it
         (f"]d210L01{GTIN}21X", "(01)"),  # batch swallowed the GTIN and the serial
         (f"]d201{GTIN}10LOT1234567821SERIAL42", "runs into"),  # over 20 characters: cut, then runs on
+        (f"]d201{GTIN}1727120021SER12310LOT9", "(10)"),  # serial swallowed the batch after it
+        # A pharmaceutical pack carries its batch: a scan without one whose serial holds "10…" is refused as
+        # ambiguous rather than read as a serial that may have swallowed the batch.
+        (f"01{GTIN}1726123121A10B", "(10)"),
+        (f"]d201{GTIN}172612312121102110", "(10)"),
     ],
 )
 def test_lost_gs_separator_rejected_saying_so(raw, swallowed):
@@ -222,8 +227,8 @@ def test_lost_gs_separator_rejected_saying_so(raw, swallowed):
         (f"]d201{GTIN}1726123110LOT2110{GS}21A21B10C", "LOT2110", "A21B10C"),
         (f"]d201{GTIN}10B17{GS}21XYZ17261231", "B17", "XYZ17261231"),  # separators present: serial is data
         (f"]d201{GTIN}172612312110{GS}10LOT", "LOT", "10"),
-        (f"]d201{GTIN}172612312121102110", None, "21102110"),  # serial last, no separator needed
-        (f"01{GTIN}1726123121A10B", None, "A10B"),  # a missing batch is not searched for
+        (f"]d201{GTIN}172612312121992117", None, "21992117"),  # serial last, no separator needed
+        (f"]d201{GTIN}17261231{GS}21A10B", None, "A10B"),  # separators transmitted: a missing batch is missing
     ],
 )
 def test_serials_and_batches_containing_ai_digits_still_parse(raw, batch, serial):
