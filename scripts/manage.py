@@ -98,10 +98,16 @@ def cmd_ledger_checkpoint(args: argparse.Namespace) -> int:
 
 def cmd_ledger_export(args: argparse.Namespace) -> int:
     """Export the ledger for the stand-alone verifier (python -m trace.verify DIR)."""
+    from core.actor import Actor
+    from core.audit import record_audit
     from trace import ledger
 
     with new_session(make_engine(_database_url())) as session:
         counts = ledger.export(session, args.directory, key=_platform_key())
+        if counts["signed"] is not None:  # kept: the export's attestation stays verifiable against the platform
+            record_audit(session, actor=Actor.system("ledger-export"), action="ledger.checkpoint_signed",
+                         object_type="checkpoint", object_id=counts["signed"])  # fmt: skip
+        session.commit()
     print(f"exported {counts['entries']} entries and {counts['checkpoints']} checkpoints to {args.directory}")
     return 0
 

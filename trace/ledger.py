@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session
 
-from core.db import driver_executemany
+from core.db import driver_executemany, utcnow
 from core.errors import CONFLICT, INVALID, NOT_FOUND, DomainError
 from trace import merkle
 from trace.canonical import canonical_bytes, flat_canonical_bytes, utc_text
@@ -214,8 +214,17 @@ def iter_entry_lines(session: Session, batch: int = 10_000) -> Iterator[str]:
         start = rows[-1][0] + 1
 
 
-def export(session: Session, directory: str | Path, *, key: Ed25519PrivateKey) -> dict[str, int]:
-    """Write ``entries.jsonl``, ``checkpoints.json`` and ``public-key.pem`` for the stand-alone verifier."""
+def export(
+    session: Session, directory: str | Path, *, key: Ed25519PrivateKey, now: dt.datetime | None = None
+) -> dict[str, int | None]:
+    """Write ``entries.jsonl``, ``checkpoints.json`` and ``public-key.pem`` for the stand-alone verifier.
+
+    A checkpoint is signed at the current size first (on demand; none if the newest already covers it), so that every
+    exported entry is attested: the verifier refuses entries no signed checkpoint covers. Returns the counts and the
+    size of the checkpoint signed for the export (None when none was needed); the caller records it and commits.
+    """
+    signed_before = session.get(Checkpoint, size(session)) is not None
+    head = sign_checkpoint(session, key=key, now=now or utcnow())
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     count = 0
@@ -226,4 +235,4 @@ def export(session: Session, directory: str | Path, *, key: Ed25519PrivateKey) -
     checkpoints = session.exec(sa.select(Checkpoint).order_by(Checkpoint.tree_size)).scalars().all()
     (out / "checkpoints.json").write_text(json.dumps([checkpoint_dict(c) for c in checkpoints], indent=1))
     (out / "public-key.pem").write_text(public_pem(key.public_key()))
-    return {"entries": count, "checkpoints": len(checkpoints)}
+    return {"entries": count, "checkpoints": len(checkpoints), "signed": None if signed_before else head.tree_size}

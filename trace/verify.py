@@ -3,7 +3,12 @@
 Needs only the export (``entries.jsonl``, ``checkpoints.json``, ``public-key.pem``) and this package: no database,
 no platform. It checks every checkpoint's Ed25519 signature, re-hashes every entry, recomputes the RFC 6962 root at
 every checkpoint, checks each entry's position and each item's hash chain, and names the first entry that was
-altered, removed, inserted or reordered.
+altered, removed, inserted or reordered. Only what a signed checkpoint covers is attested: an export without a
+checkpoint, or with entries after its newest one, does not verify (the platform signs one at export time).
+
+The export carries its own public key; a verifier who got the platform's key, or a checkpoint (size and root), from
+elsewhere passes them (``--public-key``, ``--tree-size`` with ``--root``) so that a rewritten export signed with
+another key, or cut back to an earlier checkpoint, is caught too.
 """
 
 from __future__ import annotations
@@ -73,25 +78,47 @@ def _parse_time(text: str):
     return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
 
 
-def verify_export(directory: str | Path) -> Report:
-    """Verify an exported ledger and report every problem found, the first bad entry named."""
+def verify_export(
+    directory: str | Path,
+    *,
+    public_key_pem: bytes | None = None,
+    expect: tuple[int, str] | None = None,
+) -> Report:
+    """Verify an exported ledger and report every problem found, the first bad entry named.
+
+    ``public_key_pem``: the platform's key as obtained elsewhere (the export's own must be the same).
+    ``expect``: a (tree size, root hex) obtained elsewhere, which the entries must reproduce.
+    """
     folder = Path(directory)
     report = Report()
     key = load_public_pem((folder / "public-key.pem").read_bytes())
     kid = key_id(key)
+    if public_key_pem is not None and key_id(load_public_pem(public_key_pem)) != kid:
+        report.flag(f"the export's public key ({kid[:16]}…) is not the platform key given")
     checkpoints = {int(c["tree_size"]): c for c in json.loads((folder / "checkpoints.json").read_text())}
+    if not checkpoints:
+        report.flag("no signed checkpoint: nothing in the export is attested by the platform")
     for size, c in sorted(checkpoints.items()):
         message = checkpoint_message(size, bytes.fromhex(c["root"]), _parse_time(c["signed_at"]))
         if c["key_id"] != kid or not verify(key, bytes.fromhex(c["signature"]), message):
             report.flag(f"checkpoint {size}: signature does not verify with the exported public key")
+    roots = dict(checkpoints)
+    if expect is not None:
+        roots.setdefault(expect[0], {"tree_size": expect[0], "root": expect[1].lower(), "given": True})
+        if expect[0] in checkpoints and checkpoints[expect[0]]["root"] != expect[1].lower():
+            report.flag(f"checkpoint {expect[0]}: its root is not the root given for that size", expect[0] - 1)
     with (folder / "entries.jsonl").open("rb") as handle:
-        report.entries = _check_entries(report, handle, checkpoints)
-    for size in sorted(checkpoints):
+        report.entries = _check_entries(report, handle, roots)
+    for size in sorted(roots):
         if size > report.entries:
             missing = f"entries {report.entries}–{size - 1} are missing"
             report.flag(f"checkpoint {size}: {missing} (removed from the end of the log)", report.entries)
-        elif size == 0 and checkpoints[0]["root"] != merkle.EMPTY_ROOT.hex():
+        elif size == 0 and roots[0]["root"] != merkle.EMPTY_ROOT.hex():
             report.flag("checkpoint 0: root is not the empty-tree root")
+    newest = max(checkpoints, default=0)
+    if checkpoints and report.entries > newest:
+        report.flag(f"entries {newest}–{report.entries - 1} are not covered by any signed checkpoint (added after "
+                    f"the newest, at {newest})", newest)  # fmt: skip
     report.checkpoints = len(checkpoints)
     return report
 
@@ -143,6 +170,8 @@ def _read_line(report: Report, position: int, raw: bytes, last_position, last_le
         data = line["entry"].encode("utf-8")
         entry = json.loads(data)
         recorded_idx, signed_idx, item = line["idx"], entry["idx"], entry["item"]
+        if not isinstance(item, str):
+            raise TypeError("the item is not a text")
     except (ValueError, KeyError, TypeError, AttributeError):
         report.flag(f"entry {position}: unreadable line", position)
         return hashlib.sha256(b"\x00" + raw).digest()
@@ -165,14 +194,24 @@ def _read_line(report: Report, position: int, raw: bytes, last_position, last_le
 def _check_root(report: Report, checkpoint: dict, root: bytes) -> None:
     if checkpoint["root"] != root.hex():
         size = int(checkpoint["tree_size"])
-        report.flag(f"checkpoint {size}: recomputed root {root.hex()[:16]}… differs from the signed root", size - 1)
+        which = "the root given" if checkpoint.get("given") else "the signed root"
+        report.flag(f"checkpoint {size}: recomputed root {root.hex()[:16]}… differs from {which}", size - 1)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trace.verify", description=__doc__.splitlines()[0])
     parser.add_argument("export_dir")
+    parser.add_argument("--public-key", type=Path, help="the platform's public key (PEM) obtained elsewhere")
+    parser.add_argument("--tree-size", type=int, help="a tree size whose root was obtained elsewhere (with --root)")
+    parser.add_argument("--root", help="the root (hex) for --tree-size")
     args = parser.parse_args(argv)
-    report = verify_export(args.export_dir)
+    if (args.tree_size is None) != (args.root is None):
+        parser.error("--tree-size and --root go together")
+    if args.root is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", args.root):
+        parser.error("--root must be 64 hexadecimal characters")
+    expect = (args.tree_size, args.root) if args.root else None
+    pem = args.public_key.read_bytes() if args.public_key else None
+    report = verify_export(args.export_dir, public_key_pem=pem, expect=expect)
     print(f"entries: {report.entries}  checkpoints: {report.checkpoints}")
     if report.ok:
         print("VERIFIED: every signature, entry, chain and root checks out")

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from core.db import utcnow
 from tests.trace.conftest import cn20
 from trace import ledger, merkle
+from trace.canonical import canonical_bytes
 from trace.models import EventType
 from trace.transitions import EventIn
 from trace.verify import verify_export
@@ -169,6 +170,82 @@ def test_a_forged_checkpoint_signature_is_caught(exported):
     (exported / "checkpoints.json").write_text(json.dumps(checkpoints))
     report = verify_export(exported)
     assert not report.ok and any("signature" in p for p in report.problems)
+
+
+def _forged_tail(folder: Path) -> None:
+    """Append a well-formed entry no checkpoint covers: a fake destruction of the first pack."""
+    lines = _lines(folder)
+    last = json.loads(lines[-1])
+    body = json.loads(last["entry"])
+    entry = {**body, "idx": len(lines), "type": "destroy", "prev": last["leaf_hash"]}
+    text = canonical_bytes(entry).decode()
+    lines.append(json.dumps({"idx": len(lines), "leaf_hash": merkle.leaf_hash(text.encode()).hex(), "entry": text}))
+    _write(folder, lines)
+
+
+def test_entries_no_checkpoint_covers_do_not_verify(exported):
+    _forged_tail(exported)
+    report = verify_export(exported)
+    assert not report.ok and report.first_bad_entry == 12
+    assert any("not covered by any signed checkpoint" in p for p in report.problems)
+
+
+def test_an_export_cut_back_to_an_earlier_checkpoint_is_caught_only_with_a_root_from_elsewhere(exported):
+    """Rewriting entry 7 and dropping checkpoint 12 leaves an export whose only checkpoint (5) still verifies:
+    nothing in it can tell. The entries after 5 are unattested, and a root obtained elsewhere exposes the rewrite."""
+    lines = _lines(exported)
+    line = json.loads(lines[7])
+    line["entry"] = line["entry"].replace('"type":"', '"type":"x')
+    line["leaf_hash"] = merkle.leaf_hash(line["entry"].encode()).hex()
+    lines[7] = json.dumps(line, ensure_ascii=False)
+    _write(exported, lines)
+    checkpoints = json.loads((exported / "checkpoints.json").read_text())
+    published = next(c for c in checkpoints if c["tree_size"] == 12)
+    (exported / "checkpoints.json").write_text(json.dumps([c for c in checkpoints if c["tree_size"] == 5]))
+    report = verify_export(exported)
+    assert not report.ok and any("not covered" in p for p in report.problems)
+    report = verify_export(exported, expect=(12, published["root"]))
+    assert any("differs from the root given" in p for p in report.problems)
+
+
+def test_an_export_without_checkpoints_attests_nothing(exported):
+    (exported / "checkpoints.json").write_text("[]")
+    report = verify_export(exported)
+    assert not report.ok and any("no signed checkpoint" in p for p in report.problems)
+
+
+def test_a_key_obtained_elsewhere_must_be_the_exports(exported, tmp_path):
+    from trace.signing import public_pem
+
+    own = (exported / "public-key.pem").read_bytes()
+    assert verify_export(exported, public_key_pem=own).ok
+    other = public_pem(Ed25519PrivateKey.generate().public_key()).encode()
+    report = verify_export(exported, public_key_pem=other)
+    assert not report.ok and any("not the platform key given" in p for p in report.problems)
+    (tmp_path / "platform.pem").write_bytes(other)
+    run = subprocess.run([sys.executable, "-m", "trace.verify", str(exported), "--public-key",
+                          str(tmp_path / "platform.pem")], cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 1 and "NOT VERIFIED" in run.stdout
+
+
+def test_a_line_whose_item_is_not_a_text_is_named_not_a_crash(exported):
+    lines = _lines(exported)
+    line = json.loads(lines[3])
+    line["entry"] = line["entry"].replace('"item":"', '"item":["', 1).replace('","org"', '"],"org"', 1)
+    lines[3] = json.dumps(line, ensure_ascii=False)
+    _write(exported, lines)
+    report = verify_export(exported)
+    assert not report.ok and report.first_bad_entry == 3 and "entry 3: unreadable line" in report.problems
+
+
+def test_export_signs_a_checkpoint_covering_every_entry(filled, key, tmp_path):
+    chain, _, _ = filled
+    chain.ok("maker", EventIn(EventType.COMMISSION, cn20(chain.pack.product_id)))
+    counts = ledger.export(chain.db, tmp_path / "later", key=key)
+    assert counts["entries"] == 13 and counts["signed"] == 13 and counts["checkpoints"] == 3
+    assert verify_export(tmp_path / "later").ok
+    again = ledger.export(chain.db, tmp_path / "again", key=key)
+    assert again["signed"] is None and again["checkpoints"] == 3  # nothing new: no new checkpoint
 
 
 def test_an_items_history_is_proven_against_the_signed_head(filled, key):
