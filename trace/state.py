@@ -258,6 +258,11 @@ class BatchState:
             raise Refused("only the product's marketing authorisation holder commissions its codes", "not_holder")
         if code.kind == "gs1" and event.batch and code.batch and event.batch != code.batch:
             raise Refused("the batch given differs from the batch in the code", "batch_mismatch")
+        if code.kind == "gs1" and event.expiry and code.expiry and event.expiry != code.expiry:
+            given, coded = event.expiry.isoformat(), code.expiry.isoformat()
+            raise Refused(
+                f"the expiry given ({given}) differs from the expiry in the code ({coded})", "expiry_mismatch"
+            )
         item = Pack(
             id=None,
             code_key=key,

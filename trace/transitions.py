@@ -215,21 +215,21 @@ class Transitions:
             evidence["earlier_dispenses"] = [
                 {"event_id": p.event_id, "org_id": p.org_id, "at": p.at.isoformat()} for p in past
             ]
+        other = [p for p in past if p.org_id != self.org_id]
+        if item.status in (ItemStatus.DISPENSED, ItemStatus.PARTIAL) and other:  # a split pack too (R2 before R6)
+            days = abs((when - other[-1].at).days)
+            close = days <= self.params["two_institutions_close_days"]
+            raise Refused(
+                "this pack was already sold by another institution (回流 suspect)",
+                "sold_elsewhere",
+                AlertDraft(
+                    rules.TWO_INSTITUTIONS,
+                    "Pack sold by two institutions",
+                    self.org_id,
+                    {**evidence, "days_apart": days, "close_in_time": close},
+                ),
+            )
         if item.status == ItemStatus.DISPENSED:
-            other = [p for p in past if p.org_id != self.org_id]
-            if other:
-                days = abs((when - other[-1].at).days)
-                close = days <= self.params["two_institutions_close_days"]
-                raise Refused(
-                    "this pack was already sold by another institution (回流 suspect)",
-                    "sold_elsewhere",
-                    AlertDraft(
-                        rules.TWO_INSTITUTIONS,
-                        "Pack sold by two institutions",
-                        self.org_id,
-                        {**evidence, "days_apart": days, "close_in_time": close},
-                    ),
-                )
             raise Refused(
                 "this pack was already dispensed (one box, one sale)",
                 "duplicate_sale",

@@ -102,6 +102,21 @@ def test_r2_sold_by_a_second_institution(chain):
     assert alert.subject_org_id == chain.other_hospital.id
 
 
+def test_r2_a_split_pack_partly_sold_here_and_then_sold_elsewhere(chain):
+    code = chain.delivered(cn20(chain.pack.product_id))
+    chain.ok("hospital", E(T.DISPENSE, code, quantity=7))
+    result = chain.run("other_hospital", E(T.DISPENSE, code, quantity=7))
+    assert refused(result) == [(0, "sold_elsewhere")]  # R2 (critical), not only "sold without receipt" (R6)
+    assert alert_codes(chain) == [rules.TWO_INSTITUTIONS]
+
+
+def test_commissioning_refuses_an_expiry_other_than_the_codes(chain):
+    code = gs1(chain.gs1_pack.gtin, expiry="270200", batch="L77")
+    wrong = E(T.COMMISSION, code, expiry=dt.date(2027, 3, 31))
+    assert refused(chain.run("maker", wrong)) == [(0, "expiry_mismatch")]
+    chain.ok("maker", E(T.COMMISSION, code, expiry=dt.date(2027, 2, 28)))  # day 00: the month's last day
+
+
 def test_r3_split_packs_never_exceed_the_pack(chain):
     code = chain.delivered(cn20(chain.pack.product_id))
     chain.ok("hospital", E(T.DISPENSE, code, quantity=20, patient_ref="p1"))
