@@ -45,8 +45,7 @@ class BatchIn:
     client_batch_id: str
     events: Sequence[EventIn]
     request_sha256: str
-    signature: bytes | None = None
-    signed_message: bytes = b""
+    signature: bytes | None = None  # Ed25519 over signature_message(request_sha256)
     parsed: Mapping[str, TraceCode] = field(default_factory=dict)  # codes the caller already parsed, by text
 
 
@@ -73,6 +72,29 @@ class _Outcome:
 def request_digest(canonical_request: bytes) -> str:
     """Return the digest that tells a retried batch from a different batch with the same id."""
     return hashlib.sha256(canonical_request).hexdigest()
+
+
+SIGNATURE_CONTEXT = b"yaolian/trace-batch/v1\n"
+
+
+def signature_message(request_sha256: str) -> bytes:
+    """Return the bytes a batch signature covers: a context tag, then the SHA-256 (hex) of the request's canonical
+    JSON without its ``signature`` field.
+
+    Signing the digest, which the platform keeps with the batch, rather than the body, which may hold patient
+    identifiers and is never kept, lets anyone check the signature again later (:func:`signature_holds`).
+    """
+    return SIGNATURE_CONTEXT + request_sha256.encode("ascii")
+
+
+def signature_holds(session: Session, record: CaptureBatch) -> bool | None:
+    """Check a stored batch's signature again with the key that verified it on arrival; None when unsigned."""
+    if record.signature is None or record.signing_key_id is None:
+        return None
+    key = session.get(OrgSigningKey, record.signing_key_id)
+    return verify(
+        public_from_hex(key.public_key), bytes.fromhex(record.signature), signature_message(record.request_sha256)
+    )
 
 
 def capture(
@@ -120,7 +142,7 @@ def capture(
 def _check_signature(session: Session, org_id: int, batch: BatchIn) -> int:
     stmt = sa.select(OrgSigningKey).where(OrgSigningKey.org_id == org_id, OrgSigningKey.revoked_at.is_(None))
     for key in session.exec(stmt).scalars():
-        if verify(public_from_hex(key.public_key), batch.signature, batch.signed_message):
+        if verify(public_from_hex(key.public_key), batch.signature, signature_message(batch.request_sha256)):
             return key.id
     raise DomainError(
         INVALID,

@@ -23,7 +23,8 @@ def platform_key() -> Ed25519PrivateKey:
 
 
 def signed_message(raw: dict[str, Any]) -> bytes:
-    """Return the canonical bytes a batch signature covers: the request body without its ``signature``."""
+    """Return the request's canonical bytes without its ``signature``: their SHA-256 is what a signature covers
+    (``trace.capture.signature_message``) and what tells a retry from another batch with the same id."""
     return canonical_bytes({k: v for k, v in raw.items() if k != "signature"})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -10,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from core.models import User
 from tests.trace.conftest import cn20
-from trace import merkle
+from trace import capture, merkle
 from trace.canonical import canonical_bytes
 from trace.models import CaptureBatch, TraceEvent
 from trace.signing import public_raw
@@ -84,10 +85,19 @@ def test_signed_batches_are_verified_and_kept(http, chain, db):
     registered = maker.post("/api/v1/trace/keys", json={"public_key": public_raw(key.public_key()).hex()})
     assert registered.status_code == 201
     body = {"batch_id": "signed-1", "events": [{"type": "commission", "code": cn20(chain.pack.product_id)}]}
-    signature = key.sign(canonical_bytes(body)).hex()
+    digest = hashlib.sha256(canonical_bytes(body)).hexdigest()  # the request's canonical JSON without its signature
+    signature = key.sign(b"yaolian/trace-batch/v1\n" + digest.encode()).hex()
     response = maker.post("/api/v1/trace/events", json={**body, "signature": signature})
     assert response.status_code == 201 and response.json["signed"] is True
-    assert batch(db, "signed-1").signature == signature
+    stored = batch(db, "signed-1")
+    assert stored.signature == signature and stored.request_sha256 == digest
+    assert capture.signature_holds(db, stored) is True  # checkable again later from what is kept
+    stored.request_sha256 = "0" * 64  # what the proof covers, altered in the database
+    assert capture.signature_holds(db, stored) is False
+    db.expire(stored)
+    whole_body = key.sign(canonical_bytes({**body, "batch_id": "signed-3"})).hex()  # the body itself: not the scheme
+    response = maker.post("/api/v1/trace/events", json={**body, "batch_id": "signed-3", "signature": whole_body})
+    assert response.status_code == 422 and response.json["code"] == "bad_signature"
     forged = {"batch_id": "signed-2", "events": body["events"]}
     response = maker.post("/api/v1/trace/events", json={**forged, "signature": signature})
     assert response.status_code == 422 and response.json["code"] == "bad_signature"

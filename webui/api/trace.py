@@ -65,8 +65,10 @@ class BatchInSchema(ma.Schema):
         load_default=None,
         validate=ma.validate.Regexp(r"^[0-9a-f]{128}$", error="128 hex"),
         metadata={
-            "description": "Ed25519 signature (hex) of the canonical JSON of this body "
-            "without `signature`: keys sorted, no spaces, UTF-8"
+            "description": "Ed25519 signature (hex) of `yaolian/trace-batch/v1\\n` followed by the SHA-256 (64 "
+            "lower-case hex characters) of the canonical JSON of this body without `signature` (keys sorted, no "
+            "spaces, UTF-8). The platform keeps the digest and the signature, so the signature can be checked "
+            "again later without the body (which may hold patient identifiers)"
         },
     )
 
@@ -110,7 +112,6 @@ def capture_events(data: dict):
         events=events,
         request_sha256=hashlib.sha256(message).hexdigest(),
         signature=bytes.fromhex(data["signature"]) if data["signature"] else None,
-        signed_message=message,
     )
     result = capture.capture(db(), actor=actor(), batch=batch, now=utcnow())
     if result.accepted:
