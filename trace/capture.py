@@ -266,6 +266,22 @@ def _refuse(session, actor, record: CaptureBatch, outcome: _Outcome, params) -> 
     return CaptureResult(record)
 
 
+def _attested_details(session: Session, effect: Effect, payload: dict[str, Any]) -> None:
+    """Put in the ledger entry what a pack's history shows beyond type, place and time (entry version 2): the lot and
+    expiry a pack was commissioned with, the case it was put into or taken out of, the entry of the sale an undo
+    reverses."""
+    if effect.type == EventType.COMMISSION:
+        if effect.item.batch:
+            payload["lot"] = effect.item.batch
+        if effect.item.expiry:
+            payload["exp"] = effect.item.expiry.isoformat()
+    elif effect.type in (EventType.AGGREGATE, EventType.DISAGGREGATE) and effect.details.get("parent"):
+        payload["parent"] = effect.details["parent"]
+    elif effect.type == EventType.UNDO:
+        undone = effect.details["undone_event_id"]
+        payload["undoes"] = session.exec(sa.select(TraceEvent.ledger_index).where(TraceEvent.id == undone)).scalar_one()
+
+
 def _accept(session, actor, record, outcome: _Outcome, state: BatchState, params, now) -> CaptureResult:
     record.accepted = True
     session.add(record)
@@ -288,6 +304,7 @@ def _accept(session, actor, record, outcome: _Outcome, state: BatchState, params
             payload["qty"] = effect.quantity
         if effect.via:
             payload["via"] = effect.via
+        _attested_details(session, effect, payload)
         payloads.append(payload)
     state.flush_new_items()
     prev = {e.item.code_key: e.item.last_leaf_hash for _, e in outcome.effects}

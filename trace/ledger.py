@@ -2,7 +2,9 @@
 
 Every accepted event becomes one entry: canonical JSON (``trace.canonical``) holding its position ``idx``, the item
 key ``item`` and ``prev``, the leaf hash of the previous entry of the same item (null for the first), so that an
-item's history is a hash chain inside the Merkle tree. Appends are serialised by the single ``ledger_head`` row
+item's history is a hash chain inside the Merkle tree; and what the event says: ``type``, ``org`` and ``to`` (USCCs),
+``at``, the capture ``batch`` id, ``qty``, ``via`` (the case that carried the pack), ``lot`` and ``exp``, ``parent``,
+``undoes`` (see ``ENTRY_VERSION``). Appends are serialised by the single ``ledger_head`` row
 (locked ``FOR UPDATE`` on PostgreSQL; SQLite transactions take the write lock on BEGIN). Roots and proofs are
 computed from stored leaf hashes and complete-subtree hashes with O(log n) look-ups; the log is never loaded whole.
 """
@@ -27,7 +29,9 @@ from trace.canonical import canonical_bytes, flat_canonical_bytes, utc_text
 from trace.models import Checkpoint, LedgerEntry, LedgerHead, LedgerNode
 from trace.signing import key_id, public_pem
 
-ENTRY_VERSION = 1
+# Version 2 (session 6) adds, where they apply: ``lot`` and ``exp`` (commission), ``parent`` (a pack put into or
+# taken out of a case), ``undoes`` (the ledger index of the sale an undo reverses). Version 1 entries stay valid.
+ENTRY_VERSION = 2
 MAX_ENTRIES_PER_PAGE = 1000
 
 

@@ -44,13 +44,17 @@ def _text(name: bytes) -> bytes:
     return _field(name, rb'\\"' + _TEXT + rb'\\"')
 
 
+def _optional(name: bytes, value: bytes | None = None) -> bytes:
+    return rb"(?:," + (_text(name) if value is None else _field(name, value)) + rb")?"
+
+
 _CANONICAL = re.compile(
     rb'\{"idx": (0|[1-9][0-9]{0,17}), "leaf_hash": "([0-9a-f]{64})", "entry": "(\{'
-    + b",".join((_text(b"at"), _text(b"batch"), _field(b"idx", rb"(0|[1-9][0-9]{0,17})"),
-                 _field(b"item", rb'\\"(' + _TEXT + rb')\\"'),
-                 _text(b"org"), _field(b"prev", rb'(?:null|\\"([0-9a-f]{64})\\")')))
-    + rb"(?:," + _field(b"qty", _INT) + rb")?(?:," + _text(b"to") + rb")?,"
-    + _text(b"type") + b"," + _field(b"v", _INT) + rb"(?:," + _text(b"via") + rb')?\})"\}\n?'
+    + _text(b"at") + b"," + _text(b"batch") + _optional(b"exp") + b"," + _field(b"idx", rb"(0|[1-9][0-9]{0,17})")
+    + b"," + _field(b"item", rb'\\"(' + _TEXT + rb')\\"') + _optional(b"lot") + b"," + _text(b"org")
+    + _optional(b"parent") + b"," + _field(b"prev", rb'(?:null|\\"([0-9a-f]{64})\\")')
+    + _optional(b"qty", _INT) + _optional(b"to") + b"," + _text(b"type") + _optional(b"undoes", _INT) + b","
+    + _field(b"v", _INT) + _optional(b"via") + rb'\})"\}\n?'
 )  # fmt: skip
 
 

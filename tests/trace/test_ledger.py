@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import subprocess
@@ -68,10 +69,34 @@ def test_entries_chain_each_item_and_hold_their_position(filled):
     by_item: dict[str, str | None] = {}
     for e in ledger.entries(chain.db, start=0, end=12):
         body = json.loads(bytes(e.entry))
-        assert body["idx"] == e.idx and body["v"] == 1
+        assert body["idx"] == e.idx and body["v"] == ledger.ENTRY_VERSION == 2
         assert body["prev"] == by_item.get(body["item"])
         by_item[body["item"]] = bytes(e.leaf_hash).hex()
         assert body["org"] and "patient" not in json.dumps(body)
+
+
+def test_entries_attest_lot_expiry_case_and_the_sale_an_undo_reverses(chain, key, tmp_path):
+    """What a pack's history shows is in its ledger entries, and the verifier reads those lines on its fast path."""
+    from tests.trace.conftest import gs1
+    from trace.verify import _CANONICAL
+
+    case, pack = cn20(chain.case.product_id), gs1(chain.gs1_pack.gtin, expiry="270200", batch="L77")
+    chain.ok("maker", EventIn(EventType.COMMISSION, case), EventIn(EventType.COMMISSION, pack),
+             EventIn(EventType.AGGREGATE, case, children=(pack,)), EventIn(EventType.DISAGGREGATE, case))  # fmt: skip
+    sold = chain.delivered(cn20(chain.pack.product_id))
+    chain.ok("hospital", EventIn(EventType.DISPENSE, sold))
+    chain.ok("hospital", EventIn(EventType.UNDO, sold))
+    bodies = [json.loads(bytes(e.entry)) for e in ledger.entries(chain.db, start=0, end=ledger.size(chain.db))]
+    commission = next(b for b in bodies if b["type"] == "commission" and b["item"].startswith("gs1:"))
+    assert (commission["lot"], commission["exp"]) == ("L77", "2027-02-28")
+    packed = [b for b in bodies if b["type"] in ("aggregate", "disaggregate") and b["item"].startswith("gs1:")]
+    assert [b["parent"] for b in packed] == [bodies[0]["item"]] * 2
+    sale = next(b for b in bodies if b["type"] == "dispense")
+    assert next(b for b in bodies if b["type"] == "undo")["undoes"] == sale["idx"]
+    ledger.export(chain.db, tmp_path / "export", key=key)
+    lines = (tmp_path / "export" / "entries.jsonl").read_bytes().splitlines(keepends=True)
+    assert all(_CANONICAL.fullmatch(line) for line in lines)  # every line, new fields included, on the fast path
+    assert verify_export(tmp_path / "export").ok
 
 
 def test_bad_ranges_are_refused(filled):
@@ -275,3 +300,43 @@ def test_unreadable_entry_bytes_make_the_badge_fail_not_crash(filled, key):
     chain.db.flush()
     result = verify_item(chain.db, item_key=entry.item_key, public_key=key.public_key())
     assert not result.verified and any("entry 0" in p for p in result.problems)
+
+
+def test_the_badge_covers_the_events_shown_and_the_packs_newest_link(filled, key):
+    """A stored event altered after the fact (another organisation, another time) no longer matches its entry; an
+    entry moved to another pack's key leaves the pack's newest link pointing past what its page can see."""
+    import sqlalchemy as sa
+
+    from trace.item_proof import verify_item
+    from trace.models import Item, LedgerEntry, TraceEvent
+
+    chain, _, _ = filled
+    item_key = chain.db.get(LedgerEntry, 0).item_key
+    pack = chain.db.exec(sa.select(Item).where(Item.code_key == item_key)).scalar_one()
+    events = chain.db.exec(sa.select(TraceEvent).where(TraceEvent.item_id == pack.id).order_by(TraceEvent.id))
+    events = list(events.scalars())
+
+    def check():
+        return verify_item(chain.db, item_key=item_key, public_key=key.public_key(), events=events,
+                           last_leaf_hash=pack.last_leaf_hash)  # fmt: skip
+
+    assert check().verified
+    received = next(e for e in events if e.type == "receive")
+    received.org_id, received.at = chain.other_hospital.id, received.at - dt.timedelta(days=3)
+    result = check()
+    assert not result.verified
+    assert any(
+        f"entry {received.ledger_index}: the event shown differs" in p and "org, at" in p for p in result.problems
+    )
+    chain.db.refresh(received)
+    last = chain.db.exec(sa.select(LedgerEntry).where(LedgerEntry.item_key == item_key)
+                         .order_by(LedgerEntry.idx.desc())).scalars().first()  # fmt: skip
+    last.item_key = "cn20:somewhere-else"
+    chain.db.flush()
+    result = verify_item(chain.db, item_key=item_key, public_key=key.public_key(), last_leaf_hash=pack.last_leaf_hash)
+    assert not result.verified and any("newest entry is not its last one" in p for p in result.problems)
+    last.item_key = item_key
+    other_pack = chain.db.exec(sa.select(LedgerEntry).where(LedgerEntry.item_key != item_key)).scalars().first()
+    other_pack.item_key = item_key  # another pack's entry listed under this one
+    chain.db.flush()
+    assert any("names another pack" in p for p in check().problems)

@@ -187,7 +187,8 @@ def item(code: str):
     session = get_db()
     view = get_item(session, code_text=code, actor=g.actor)  # 404 for organisations that never held the pack
     public_key = platform_key().public_key()
-    proof = prove_item(session, item_key=view.item.code_key, public_key=public_key)
+    proof = prove_item(session, item_key=view.item.code_key, public_key=public_key, events=view.events,
+                       last_leaf_hash=view.item.last_leaf_hash)  # fmt: skip
     checkpoint = session.get(Checkpoint, proof.checkpoint_size) if proof.checkpoint_size is not None else None
     return render_template(
         "pages/trace/item.html",

@@ -102,9 +102,12 @@ def key_to_code(code_key: str) -> str:
     return key
 
 
-def prove_item(session: Session, *, item_key: str, public_key: Ed25519PublicKey) -> ItemVerification:
-    """Check a pack's entries against the newest checkpoint (entries too damaged to parse fail the check)."""
-    return verify_item(session, item_key=item_key, public_key=public_key)
+def prove_item(
+    session: Session, *, item_key: str, public_key: Ed25519PublicKey, events=(), last_leaf_hash: bytes | None = None
+) -> ItemVerification:
+    """Check a pack's entries against the newest checkpoint, and the events shown against their entries (entries
+    too damaged to parse fail the check)."""
+    return verify_item(session, item_key=item_key, public_key=public_key, events=events, last_leaf_hash=last_leaf_hash)
 
 
 def proof_state(proof: ItemVerification) -> str:
