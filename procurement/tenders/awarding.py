@@ -19,7 +19,7 @@ from procurement.rules import allocation as allocation_rules
 from procurement.rules import selection, volumes
 from procurement.rules.types import HospitalDemand, LotCategory, Outcome
 from procurement.tenders.lifecycle import move, require_status
-from procurement.tenders.models import AgreedVolume, Award, BidOutcome, DemandReport, Lot, LotProduct, TenderStatus
+from procurement.tenders.models import AgreedVolume, Award, Bid, BidOutcome, DemandReport, Lot, LotProduct, TenderStatus
 from procurement.tenders.opening import lot_inputs, outcomes_of
 from procurement.tenders.setup import get_tender, quantize4, require_organiser, rule_set_of
 
@@ -55,6 +55,8 @@ def award_tender(
         ).all()
     }
     bids_by_id = {bid.bid_id: bid for lot_input in inputs for bid in lot_input.bids}
+    # The rules see linked firms as one bidder (1.1.5); the award goes to the firm that made the bid.
+    firms = dict(session.exec(sa.select(Bid.id, Bid.supplier_id).where(Bid.tender_id == tender.id)).all())
     demands = _demands(session, tender)
     won = [result for result in results.values() if result.winners]
     # One pass allocates every lot with a winner; lots without one have no supplier to allocate to.
@@ -80,7 +82,7 @@ def award_tender(
                 tender_id=tender.id,
                 lot_id=lot.id,
                 bid_id=bid.bid_id,
-                supplier_id=bid.supplier_id,
+                supplier_id=firms[bid.bid_id],
                 product_id=bid.product_id,
                 rank=winner.rank or 0,
                 award_ucp=award_ucp,

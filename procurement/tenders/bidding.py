@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 from decimal import Decimal
 
 import sqlalchemy as sa
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlmodel import Session
 
 from core.actor import Actor
@@ -19,9 +22,13 @@ from core.roles import Role
 from procurement import sealing
 from procurement.catalogue import Product
 from procurement.rules.types import Outcome
+from procurement.tenders.bidders import refuse_linked_bid
 from procurement.tenders.lifecycle import require_status
 from procurement.tenders.models import Bid, BidOutcome, Lot, LotProduct, SupplierSanction, Tender, TenderStatus
 from procurement.tenders.setup import get_tender, money_value, quantize4
+from trace.canonical import canonical_bytes
+
+_DIGEST_INFO = b"yaolian-bid-request-digest-v1"
 
 
 def bid_aad(tender_id: int, lot_id: int, supplier_id: int, product_id: int) -> bytes:
@@ -32,6 +39,39 @@ def bid_aad(tender_id: int, lot_id: int, supplier_id: int, product_id: int) -> b
 def unit_comparable_price(price: Decimal, *, pack_quantity: int, spec_factor: Decimal) -> Decimal:
     """Convert a price per pack to the lot's comparable unit (单位可比价, rulebook 1.2.3), to four places."""
     return quantize4(price / pack_quantity / spec_factor)
+
+
+def request_digest(
+    signing_key: Ed25519PrivateKey,
+    idempotency_key: str,
+    *,
+    tender_id: int,
+    lot_id: int,
+    supplier_id: int,
+    product_id: int,
+    price: Decimal,
+) -> str:
+    """Return the digest a retried bid must match: an HMAC of the request under a key only the platform holds.
+
+    A plain SHA-256 would undo the sealing: anyone with the database could try every price up to the ceiling
+    against it. The key comes from the platform's signing key; the raw Idempotency-Key (only its hash is stored)
+    goes into the message too.
+    """
+    secret = signing_key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    mac_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_DIGEST_INFO).derive(secret)
+    message = canonical_bytes(
+        {
+            "idempotency_key": idempotency_key,
+            "tender_id": tender_id,
+            "lot_id": lot_id,
+            "supplier_id": supplier_id,
+            "product_id": product_id,
+            "price": str(quantize4(price)),
+        }
+    )
+    return hmac.new(mac_key, message, hashlib.sha256).hexdigest()
 
 
 def submit_bid(
@@ -49,21 +89,38 @@ def submit_bid(
     """Seal a supplier's bid on a lot and return it with its signed receipt; ``True`` when newly created.
 
     The price is checked against the ceiling in memory, then exists only inside the ciphertext: it is not stored,
-    logged or audited in clear until the organiser opens the tender with the passphrase.
+    logged or audited in clear until the organiser opens the tender with the passphrase. A retry with the same
+    Idempotency-Key and the same request answers with the first bid; the same key with another request is refused.
     """
     actor.require(Role.SUPPLIER_REP)
-    now = now or utcnow()
-    tender = get_tender(session, tender_id=tender_id, actor=actor)
-    lot = session.get(Lot, lot_id)
-    if lot is None or lot.tender_id != tender.id:
+    # FOR SHARE on the tender waits for open_tender's FOR UPDATE and holds it off: a bid either commits before the
+    # opening reads the bids, or finds the tender opened (a bid that slipped in between would stay sealed for ever).
+    # Sharing lets bids on different lots run side by side; bids on one lot take turns on the lot row, so the
+    # one-bid-per-bidder checks (1.1.5) and a racing retry see the bid that went first.
+    tender = get_tender(session, tender_id=tender_id, actor=actor, share=True)
+    lot = (
+        session.exec(sa.select(Lot).where(Lot.id == lot_id, Lot.tender_id == tender.id).with_for_update())
+        .scalars()
+        .first()
+    )
+    if lot is None:
         raise not_found("Lot", lot_id)
-    hashed = key_hash(idempotency_key)
+    now = now or utcnow()  # read once the locks are held: the deadline is checked against it
+    amount = money_value("price", price)
+    digest = None
+    if idempotency_key:
+        digest = request_digest(
+            signing_key, idempotency_key, tender_id=tender.id, lot_id=lot.id, supplier_id=actor.org_id,
+            product_id=product_id, price=amount,
+        )  # fmt: skip
+        replayed = _replayed(session, actor=actor, hashed=key_hash(idempotency_key), digest=digest, lot=lot,
+                             product_id=product_id)  # fmt: skip
+        if replayed is not None:
+            return replayed, False
     earlier = (
         session.exec(sa.select(Bid).where(Bid.lot_id == lot.id, Bid.supplier_id == actor.org_id)).scalars().first()
     )
     if earlier is not None:
-        if hashed is not None and earlier.idempotency_key == hashed:
-            return earlier, False
         raise DomainError(
             CONFLICT,
             f"your firm already bid on lot {lot.number} (bid {earlier.id}); one bid per lot",
@@ -81,7 +138,7 @@ def submit_bid(
     product, row = _qualified_product(
         session, lot=lot, product_id=product_id, actor=actor, on=now.date(), region_prefix=tender.region_prefix
     )
-    amount = money_value("price", price)
+    refuse_linked_bid(session, lot=lot, product=product, actor=actor)
     if amount <= 0:
         raise DomainError(INVALID, "the price must be above zero", code="price_not_positive", errors={"price": []})
     ucp = unit_comparable_price(amount, pack_quantity=product.pack_quantity, spec_factor=row.spec_factor)
@@ -111,7 +168,8 @@ def submit_bid(
         ciphertext_sha256=hashlib.sha256(sealed.ciphertext).hexdigest(),
         submitted_by=actor.user_id,
         submitted_at=now,
-        idempotency_key=hashed,
+        idempotency_key=key_hash(idempotency_key),
+        request_sha256=digest,
     )
     session.add(bid)
     session.flush()
@@ -140,6 +198,32 @@ def submit_bid(
         details={"tender_id": tender.id, "lot_id": lot.id, "commitment": bid.commitment},
     )
     return bid, True
+
+
+def _replayed(
+    session: Session, *, actor: Actor, hashed: str | None, digest: str, lot: Lot, product_id: int
+) -> Bid | None:
+    """Return the firm's bid made under this Idempotency-Key if the request is the same; refuse another request."""
+    earlier = (
+        session.exec(
+            sa.select(Bid).where(Bid.supplier_id == actor.org_id, Bid.idempotency_key == hashed).order_by(Bid.id)
+        )
+        .scalars()
+        .first()
+    )
+    if earlier is None:
+        return None
+    # Bids stored before the digest existed have none: their lot and product, in clear, are what can be compared.
+    same = (earlier.lot_id, earlier.product_id) == (lot.id, product_id) and earlier.request_sha256 in (None, digest)
+    if not same:
+        raise DomainError(
+            CONFLICT,
+            f"this Idempotency-Key was already used for a different bid ({earlier.id}); a retry must repeat the "
+            "same lot, product and price, and a new bid needs a new key",
+            code="idempotency_key_reused",
+            errors={"Idempotency-Key": [f"already used for bid {earlier.id} with another request"]},
+        )
+    return earlier
 
 
 def _qualified_product(session: Session, *, lot: Lot, product_id: int, actor: Actor, on: dt.date, region_prefix: str):

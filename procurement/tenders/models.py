@@ -161,6 +161,9 @@ class Bid(SQLModel, table=True):
     ciphertext_sha256: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     receipt: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(JSONType, nullable=False))
     idempotency_key: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))  # SHA-256 of the header
+    # The request made under that key, as a keyed HMAC (bidding.request_digest) so it gives the sealed price away
+    # to no one: a retry must match it. None for bids without a key and for those stored before it existed.
+    request_sha256: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
     submitted_by: int | None = Field(default=None, foreign_key="users.id")
     submitted_at: dt.datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
     # Known only after opening.

@@ -18,6 +18,7 @@ from procurement import sealing
 from procurement.catalogue import Product
 from procurement.rules import selection
 from procurement.rules.types import BidInput, DosageClass, LotCategory, LotInput, LotResult
+from procurement.tenders.bidders import bidder_of, contract_links
 from procurement.tenders.bidding import bid_aad, unit_comparable_price
 from procurement.tenders.lifecycle import move, require_status
 from procurement.tenders.models import Bid, BidOutcome, BidStatus, DemandReport, Lot, LotProduct, TenderStatus
@@ -143,9 +144,14 @@ def _specs(session: Session, lot_ids: list[int]) -> dict[tuple[int, int], tuple[
 
 
 def lot_inputs(session: Session, tender_id: int) -> tuple[list[Lot], list[LotInput]]:
-    """Build the rules engine's input from the opened bids, demand reports and the lots' tables."""
+    """Build the rules engine's input from the opened bids, demand reports and the lots' tables.
+
+    Refuses while any bid is still sealed: the rules rank prices, and a bid without one cannot be ranked.
+    """
     lots = list(session.exec(sa.select(Lot).where(Lot.tender_id == tender_id).order_by(Lot.number)).scalars())
     bids = list(session.exec(sa.select(Bid).where(Bid.tender_id == tender_id).order_by(Bid.id)).scalars())
+    _refuse_sealed(tender_id, bids)
+    links = contract_links(session, [lot.id for lot in lots])
     groups = {
         (row.lot_id, row.product_id): row.group
         for row in session.exec(sa.select(LotProduct).where(LotProduct.lot_id.in_([lot.id for lot in lots]))).scalars()
@@ -162,6 +168,9 @@ def lot_inputs(session: Session, tender_id: int) -> tuple[list[Lot], list[LotInp
         by_lot[bid.lot_id].append(bid)
     inputs = []
     for lot in lots:
+        # The rules count bidders (N, 1.3.5) and give one place per firm (2.4) by supplier_id: firms linked by
+        # contract manufacturing pass as the one bidder they are (1.1.5). Awards take the firm from the bid row.
+        bidder = bidder_of({bid.supplier_id for bid in by_lot[lot.id]}, links.get(lot.id, {}))
         inputs.append(
             LotInput(
                 lot_id=lot.id,
@@ -171,7 +180,7 @@ def lot_inputs(session: Session, tender_id: int) -> tuple[list[Lot], list[LotInp
                 bids=tuple(
                     BidInput(
                         bid_id=bid.id,
-                        supplier_id=bid.supplier_id,
+                        supplier_id=bidder[bid.supplier_id],
                         product_id=bid.product_id,
                         price=bid.price,
                         ucp=bid.ucp,
@@ -185,6 +194,20 @@ def lot_inputs(session: Session, tender_id: int) -> tuple[list[Lot], list[LotInp
             )
         )
     return lots, inputs
+
+
+def _refuse_sealed(tender_id: int, bids: list[Bid]) -> None:
+    sealed = [bid for bid in bids if bid.status != BidStatus.OPENED.value or bid.ucp is None]
+    if sealed:
+        ids = ", ".join(str(bid.id) for bid in sealed)
+        raise DomainError(
+            CONFLICT,
+            f"tender {tender_id} has {len(sealed)} bid(s) still sealed ({ids}), never opened with the others; "
+            "without a price they cannot be ranked, so nothing was evaluated",
+            code="bids_still_sealed",
+            errors={f"bids.{bid.id}": [f"still sealed (lot {bid.lot_id}, submitted {bid.submitted_at.isoformat()})"]
+                    for bid in sealed},
+        )  # fmt: skip
 
 
 def evaluate_tender(

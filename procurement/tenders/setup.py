@@ -95,11 +95,16 @@ def _check_region(prefix: str, digits: int) -> None:
         raise invalid("supply_region_digits", "must be 2 (province), 4 (prefecture) or 6 (county)")
 
 
-def get_tender(session: Session, *, tender_id: int, actor: Actor, lock: bool = False) -> Tender:
-    """Return a tender the actor may see: drafts only to their organiser, the rest to every signed-in user."""
+def get_tender(session: Session, *, tender_id: int, actor: Actor, lock: bool = False, share: bool = False) -> Tender:
+    """Return a tender the actor may see: drafts only to their organiser, the rest to every signed-in user.
+
+    ``lock`` takes the row FOR UPDATE (one at a time); ``share`` takes it FOR SHARE, which waits for and holds off
+    every FOR UPDATE but not other sharers. Either way the row is read afresh once the lock is held.
+    """
     stmt = sa.select(Tender).where(Tender.id == tender_id)
-    if lock:
-        stmt = stmt.with_for_update()
+    if lock or share:
+        # A tender already in the session would otherwise keep the status it had before the wait.
+        stmt = stmt.with_for_update(read=not lock).execution_options(populate_existing=True)
     tender = session.exec(stmt).scalars().first()
     if tender is None or not may_see(tender, actor):
         raise not_found("Tender", tender_id)
