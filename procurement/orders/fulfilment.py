@@ -23,6 +23,7 @@ from core.roles import Role
 from procurement.orders.models import OrderLine, OrderStatus, Shipment, ShipmentPack
 from procurement.orders.ordering import get_order, key_hash, order_lines
 from procurement.orders.packs import expand_cases, load_items, parse_scans, trade_items
+from procurement.orders.supply import china_today
 from trace import capture
 from trace.canonical import canonical_bytes
 from trace.capture import MAX_EVENTS
@@ -78,7 +79,7 @@ def ship_order(
             errors={"delivery_note_number": ["required"]},
         )
     by_no = {line.line_no: line for line in order_lines(session, order.id, lock=True)}
-    plans = _plan(session, order=order, lines=lines, by_no=by_no, today=now.date())
+    plans = _plan(session, order=order, lines=lines, by_no=by_no, today=china_today(now))
     shipment = Shipment(
         order_id=order.id,
         hospital_id=order.hospital_id,

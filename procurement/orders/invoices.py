@@ -7,7 +7,8 @@ invoice bills only packs the hospital has not refused. All problems are reported
 is stored unless everything passes.
 
 Who uploads (rulebook 4.5): the shipment's supplier uploads both invoices (the first as the stamped copy of the
-manufacturer's invoice); a manufacturer whose product is on the shipment may upload the first itself. The first
+manufacturer's invoice); a manufacturer whose product is on the shipment may upload the first itself, billing only
+the products it makes or holds the authorisation of (a shipment may carry other makers' products). The first
 invoice's seller is not required to be the maker here: a chain through an unregistered seller is a reconciliation
 finding (4.8 b) the auditor must be able to see, not an upload to refuse. Prices above the award are accepted too
 (the auditor workbench flags them); a second invoice whose tax-included price per pack differs at the fen from
@@ -40,6 +41,7 @@ from procurement.orders.models import OrderLine, PurchaseOrder, Shipment, Shipme
 from procurement.orders.money_models import Invoice, InvoiceKind, InvoiceLine
 from procurement.orders.ordering import READ_ALL_ROLES
 from procurement.orders.rules import INVOICE_MISMATCH, ORDER_RULES
+from procurement.orders.supply import china_today
 
 __all__ = ["InvoiceLineIn", "get_invoice", "invoice_details", "list_invoices", "upload_invoice"]
 
@@ -70,7 +72,8 @@ def upload_invoice(
     if kind not in tuple(InvoiceKind):
         kinds = ", ".join(k.value for k in InvoiceKind)
         raise DomainError(INVALID, f"kind: one of {kinds}", code="bad_invoice", errors={"kind": [f"one of {kinds}"]})
-    _require_uploader(shipment, makers, kind, seller_org_id, actor)
+    if _require_uploader(shipment, makers, kind, seller_org_id, actor):
+        _require_own_products(session, lines, actor)
     errors: dict[str, list[str]] = {}
     _check_parties(session, shipment, kind, seller_org_id, buyer_org_id, errors)
     number = (number or "").strip()
@@ -78,7 +81,7 @@ def upload_invoice(
         errors["number"] = ["the invoice number (发票号码) is required, at most 32 characters"]
     elif _number_taken(session, seller_org_id, number):
         raise _duplicate(number)  # before the lines: a re-sent invoice would otherwise read as over-billing
-    if issued_on > now.date():
+    if issued_on > china_today(now):  # "today" is the calendar day in China, where invoices are dated
         errors["issued_on"] = [f"{issued_on.isoformat()} is in the future"]
     shipped = shipped_packs(session, shipment.id, kind)
     built = check_lines(session, shipment.id, kind, lines, shipped, errors, seller_org_id=seller_org_id)
@@ -133,19 +136,38 @@ def _may_see(shipment: Shipment, makers: set[int], actor: Actor) -> bool:
     return actor.org_id in (shipment.hospital_id, shipment.supplier_id) or actor.org_id in makers
 
 
-def _require_uploader(shipment: Shipment, makers: set[int], kind: str, seller_org_id: int, actor: Actor) -> None:
+def _require_uploader(shipment: Shipment, makers: set[int], kind: str, seller_org_id: int, actor: Actor) -> bool:
+    """Refuse an uploader who may not upload this invoice; return ``True`` when a manufacturer uploads its own."""
     actor.require(Role.SUPPLIER_REP)
     if actor.is_system or actor.org_id == shipment.supplier_id:
-        return
+        return False
     if kind == InvoiceKind.FIRST and actor.org_id in makers:
         if seller_org_id != actor.org_id:
             raise DomainError(
                 FORBIDDEN, "a manufacturer uploads only its own invoices", code="not_the_seller",
                 errors={"seller_org_id": [f"must be your organisation ({actor.org_id})"]},
             )  # fmt: skip
-        return
+        return True
     what = "the second invoice" if kind == InvoiceKind.SECOND else "invoices"
     raise DomainError(FORBIDDEN, f"only the shipment's supplier uploads {what}", code="not_the_supplier")
+
+
+def _require_own_products(session: Session, lines: Sequence[InvoiceLineIn], actor: Actor) -> None:
+    """Refuse a manufacturer's first invoice billing a product it neither makes nor holds the authorisation of."""
+    # The same test as ``_makers_on``, line by line: that the maker has some product on the shipment is not enough.
+    wanted = {line.product_id for line in lines if isinstance(line.product_id, int)}
+    stmt = sa.select(Product.id).where(
+        Product.id.in_(wanted), sa.or_(Product.manufacturer_id == actor.org_id, Product.mah_id == actor.org_id)
+    )
+    own = set(session.exec(stmt).scalars()) if wanted else set()
+    errors = {
+        f"lines.{index}.product_id": [f"product {line.product_id} is not made or held by your organisation"]
+        for index, line in enumerate(lines)
+        if line.product_id not in own
+    }
+    if errors:
+        first = next(iter(errors.items()))
+        raise DomainError(FORBIDDEN, f"{first[0]}: {first[1][0]}", code="not_your_product", errors=errors)
 
 
 def _check_parties(session, shipment: Shipment, kind: str, seller: int, buyer: int, errors) -> None:

@@ -5,8 +5,12 @@ hospital pays the second invoices of a shipment, and those payments are applied 
 in, first out (earliest due date first): a receipt is covered once the payments on its shipment's second invoices
 reach the sum of its own amount and of every receipt due before it. It is ``paid`` when covered by its due date,
 ``paid_late`` when covered after it, ``overdue`` while open after it and ``due`` while open before it. A receipt of
-refused packs only (amount 0) owes nothing and is left out. Everything is computed as of ``today``: payments dated
-later are not counted, so a past day's list can be reproduced.
+refused packs only (amount 0) owes nothing and is left out. Everything is computed as of ``today`` (a calendar day
+in China, as due dates are): payments dated later are not counted, so a past day's list can be reproduced.
+
+What is owed is the receipts' amount (order prices, tax included), or the total of the shipment's second invoices
+when ``settlement.settled_by_invoices`` says they are the debt (they may round a few fen below the receipts, and no
+payment may exceed an invoice).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from core.actor import Actor
-from core.alerts import Alert, raise_alert
+from core.alerts import Alert, raise_alert_once
 from core.audit import record_audit
 from core.db import utcnow
 from core.errors import CONFLICT, FORBIDDEN, INVALID, DomainError, invalid
@@ -34,6 +38,8 @@ from procurement.orders.models import PurchaseOrder, Receipt, Shipment
 from procurement.orders.money_models import Invoice, InvoiceKind, Payment
 from procurement.orders.ordering import HOSPITAL_ROLES, READ_ALL_ROLES, key_hash
 from procurement.orders.rules import ORDER_RULES, PAYMENT_OVERDUE
+from procurement.orders.settlement import settled_by_invoices
+from procurement.orders.supply import china_today
 
 RATE_PLACES = Decimal("0.0001")
 
@@ -71,7 +77,7 @@ def record_payment(
     value = money_or_none(amount, FEN)
     if value is None or value <= 0:
         raise invalid("amount", "an amount above zero, in yuan to the fen")
-    if paid_on > now.date():
+    if paid_on > china_today(now):
         raise invalid("paid_on", f"{paid_on.isoformat()} is in the future")
     outstanding = invoice.total - paid_on_invoice(session, invoice.id)
     if value > outstanding:
@@ -168,9 +174,11 @@ def payables(
     for row in found:
         by_shipment[row[0].shipment_id].append(row)
     invoices, payments = _second_invoices(session, set(by_shipment), today)
+    settled = settled_by_invoices(session, by_shipment, invoices)
     rows: list[dict[str, Any]] = []
     for shipment_id, receipts in by_shipment.items():
-        rows.extend(_apply(receipts, invoices[shipment_id], payments[shipment_id], today))
+        in_full = shipment_id in settled
+        rows.extend(_apply(receipts, invoices[shipment_id], payments[shipment_id], in_full, today))
     if status is not None:
         rows = [row for row in rows if row["status"] == status]
     return sorted(rows, key=lambda row: (row["due_on"], row["receipt_id"]))
@@ -194,20 +202,19 @@ def _second_invoices(session: Session, shipment_ids: set[int], today: dt.date):
     return invoices, payments
 
 
-def _apply(receipts, invoices: list[dict], payments: list, today: dt.date) -> list[dict[str, Any]]:
+def _apply(
+    receipts, invoices: list[dict], payments: list, billed_in_full: bool, today: dt.date
+) -> list[dict[str, Any]]:
     """Apply a shipment's payments to its receipts, earliest due first (see the module's docstring)."""
     payments = sorted(payments)
     total_paid = sum((amount for _, _, amount in payments), Decimal(0))
-    # Receipts are valued at the order's tax-included prices, invoices add tax line by line to the fen: when the
-    # invoices bill the receipts to within that rounding, the invoices are what is owed (they cannot be overpaid).
-    received = sum((r[0].amount for r in receipts), Decimal(0))
     invoiced = sum((invoice["total"] for invoice in invoices), Decimal(0))
-    billed_in_full = bool(invoices) and abs(received - invoiced) <= ORDER_RULES["settlement_rounding"]
     rows, covered_before = [], Decimal(0)
     for receipt, note, order_number in sorted(receipts, key=lambda r: (r[0].due_on, r[0].id)):
         covered_after = covered_before + receipt.amount
         if billed_in_full:
             covered_after = min(covered_after, invoiced)
+        owed = covered_after - covered_before  # the receipt's amount, or what is left of the invoices' total
         running, completed_on, by_due = Decimal(0), None, Decimal(0)
         for paid_on, _, amount in payments:
             running += amount
@@ -215,7 +222,7 @@ def _apply(receipts, invoices: list[dict], payments: list, today: dt.date) -> li
                 by_due = running
             if completed_on is None and running >= covered_after:
                 completed_on = paid_on
-        paid = min(max(total_paid - covered_before, Decimal(0)), receipt.amount)
+        paid = min(max(total_paid - covered_before, Decimal(0)), owed)
         if completed_on is not None:
             late = completed_on > receipt.due_on
             status = PayableStatus.PAID_LATE if late else PayableStatus.PAID
@@ -233,16 +240,14 @@ def _apply(receipts, invoices: list[dict], payments: list, today: dt.date) -> li
                 "delivery_note_number": note,
                 "hospital_id": receipt.hospital_id,
                 "supplier_id": receipt.supplier_id,
-                "received_on": receipt.received_at.date(),
+                "received_on": china_today(receipt.received_at),
                 "amount": receipt.amount,
                 "due_on": receipt.due_on,
                 "payment_rule": receipt.payment_rule,
                 "invoices": invoices,
                 "paid": paid,
                 "paid_by_due_date": min(max(by_due - covered_before, Decimal(0)), receipt.amount),
-                "outstanding": max(receipt.amount - paid, Decimal(0))
-                if not (billed_in_full and completed_on)
-                else Decimal(0),
+                "outstanding": Decimal(0) if completed_on else owed - paid,
                 "paid_in_full_on": completed_on,
                 "status": status.value,
                 "days_late": days,
@@ -270,7 +275,7 @@ def on_time_rate(
         raise DomainError(FORBIDDEN, "a hospital sees its own payment record only", code="foreign_organisation")
     if end < start:
         raise invalid("end", "the period ends before it starts")
-    today = today or utcnow().date()
+    today = today or china_today(utcnow())
     rows = [
         row
         for row in payables(session, actor=actor, today=today, hospital_id=hospital_id)
@@ -300,54 +305,64 @@ def _rate(part: Decimal, whole: Decimal) -> Decimal | None:
 
 
 def check_overdue(session: Session, *, actor: Actor, today: dt.date) -> list[Alert]:
-    """Raise a PAYMENT_OVERDUE alert for each shipment with an overdue receipt, once per shipment."""
+    """Raise a PAYMENT_OVERDUE alert per shipment for its overdue receipts not yet alerted: once per receipt."""
     actor.require(Role.AUDITOR, Role.ADMIN)
     overdue: dict[int, list[dict]] = defaultdict(list)
     for row in payables(session, actor=actor, today=today, status=PayableStatus.OVERDUE.value):
         overdue[row["shipment_id"]].append(row)
     if not overdue:
         return []
-    stmt = sa.select(Alert.object_id).where(
-        Alert.code == PAYMENT_OVERDUE,
-        Alert.object_type == "shipment",
-        Alert.object_id.in_([str(shipment_id) for shipment_id in overdue]),
-    )
-    raised = set(session.exec(stmt).scalars())
+    alerted = _alerted_receipts(session, set(overdue))
     alerts = []
-    for shipment_id, rows in sorted(overdue.items()):
-        if str(shipment_id) in raised:
+    for shipment_id, every in sorted(overdue.items()):
+        # A receipt overdue later than its shipment's first alert is a new finding: it gets an alert of its own.
+        rows = [row for row in every if row["receipt_id"] not in alerted]
+        if not rows:
             continue
         outstanding = sum((row["outstanding"] for row in rows), Decimal(0))
         first = rows[0]
-        alerts.append(
-            raise_alert(
-                session,
-                actor=actor,
-                code=PAYMENT_OVERDUE,
-                source="orders",
-                severity=ORDER_RULES["severities"][PAYMENT_OVERDUE],
-                title=f"{outstanding} overdue on delivery {first['delivery_note_number']} ({first['order_number']})",
-                object_type="shipment",
-                object_id=shipment_id,
-                evidence={
-                    "order_id": first["order_id"],
-                    "supplier_id": first["supplier_id"],
-                    "outstanding": str(outstanding),
-                    "as_of": today.isoformat(),
-                    "receipts": [
-                        {
-                            "receipt_id": row["receipt_id"],
-                            "amount": str(row["amount"]),
-                            "due_on": row["due_on"].isoformat(),
-                            "outstanding": str(row["outstanding"]),
-                            "days_late": row["days_late"],
-                            "payment_rule": row["payment_rule"],
-                        }
-                        for row in rows
-                    ],
-                },
-                rule={"name": ORDER_RULES.name, "version": ORDER_RULES.version, "cites": ["1.9.1", "1.9.4"]},
-                subject_org_id=first["hospital_id"],
-            )
+        alert, created = raise_alert_once(
+            session,
+            dedupe_key=f"{PAYMENT_OVERDUE}|receipt:{first['receipt_id']}",
+            actor=actor,
+            code=PAYMENT_OVERDUE,
+            source="orders",
+            severity=ORDER_RULES["severities"][PAYMENT_OVERDUE],
+            title=f"{outstanding} overdue on delivery {first['delivery_note_number']} ({first['order_number']})",
+            object_type="shipment",
+            object_id=shipment_id,
+            evidence={
+                "order_id": first["order_id"],
+                "supplier_id": first["supplier_id"],
+                "outstanding": str(outstanding),
+                "as_of": today.isoformat(),
+                "receipts": [
+                    {
+                        "receipt_id": row["receipt_id"],
+                        "amount": str(row["amount"]),
+                        "due_on": row["due_on"].isoformat(),
+                        "outstanding": str(row["outstanding"]),
+                        "days_late": row["days_late"],
+                        "payment_rule": row["payment_rule"],
+                    }
+                    for row in rows
+                ],
+            },
+            rule={"name": ORDER_RULES.name, "version": ORDER_RULES.version, "cites": ["1.9.1", "1.9.4"]},
+            subject_org_id=first["hospital_id"],
         )
+        if created:  # else a check running at the same moment raised it
+            alerts.append(alert)
     return alerts
+
+
+def _alerted_receipts(session: Session, shipment_ids: set[int]) -> set[int]:
+    """Return the receipts of these shipments that a PAYMENT_OVERDUE alert already names in its evidence."""
+    stmt = sa.select(Alert.evidence).where(
+        Alert.code == PAYMENT_OVERDUE,
+        Alert.object_type == "shipment",
+        Alert.object_id.in_([str(shipment_id) for shipment_id in shipment_ids]),
+    )
+    return {
+        receipt["receipt_id"] for evidence in session.exec(stmt).scalars() for receipt in evidence.get("receipts", ())
+    }

@@ -29,6 +29,7 @@ from core.roles import Role
 from procurement.orders.buyable import buyable_products, connection_of
 from procurement.orders.driver_sql import DriverQuery, DriverStatement, run_batch
 from procurement.orders.models import OrderLine, OrderStatus, PurchaseOrder
+from procurement.orders.supply import china_today
 
 HOSPITAL_ROLES = (Role.PHARMACIST, Role.PHARMACY_MANAGER)
 MAX_LINES = 200
@@ -122,9 +123,10 @@ def _build(conn: sa.Connection, *, hospital_id: int, lines: Sequence[OrderLineIn
     if not lines:
         raise DomainError(INVALID, "an order needs at least one line", code="no_lines", errors={"lines": ["empty"]})
     if len(lines) > MAX_LINES:
-        raise DomainError(INVALID, f"an order holds at most {MAX_LINES} lines", code="too_many_lines")
+        message = f"an order holds at most {MAX_LINES} lines"
+        raise DomainError(INVALID, message, code="too_many_lines", errors={"lines": [message]})
     wanted = {line.product_id for line in lines}
-    offer = buyable_products(conn, hospital_id=hospital_id, on=now.date(), product_ids=wanted)
+    offer = buyable_products(conn, hospital_id=hospital_id, on=china_today(now), product_ids=wanted)
     errors: dict[str, list[str]] = {}
     built: list[dict[str, Any]] = []
     supplier_id: int | None = None

@@ -35,6 +35,7 @@ from procurement.orders.models import OrderLine
 from procurement.orders.money_models import InsurancePrepayment, Invoice, InvoiceKind, InvoiceLine, Payment
 from procurement.orders.ordering import HOSPITAL_ROLES, READ_ALL_ROLES
 from procurement.orders.rules import ORDER_RULES
+from procurement.orders.supply import china_today
 from procurement.tenders.models import AgreedVolume, Award, LotProduct
 from procurement.tenders.reads import PUBLISHED
 from procurement.tenders.setup import get_tender
@@ -80,7 +81,7 @@ def record_prepayment(
     value = money_or_none(amount, FEN)
     if value is None or value <= 0:
         raise invalid("amount", "an amount above zero, in yuan to the fen")
-    if received_on > now.date():
+    if received_on > china_today(now):
         raise invalid("received_on", f"{received_on.isoformat()} is in the future")
     prepayment = InsurancePrepayment(
         hospital_id=hospital_id,

@@ -4,7 +4,9 @@ Refusal reasons, per pack: the code does not parse, the product is not on the or
 this hospital or is not on this shipment, it was already received or refused, it is expired or recalled, or the
 pharmacist refused it (damage, temperature …). A case is received or refused whole, as the trace record moves it:
 scanning its code or every pack in it receives it; a case with a refused pack is refused whole. A code scanned
-twice in one receipt refuses the whole request (a double scan is a mistake to fix, not a pack to count).
+twice in one receipt, or a pack scanned together with its case, refuses the whole request (a double scan is a
+mistake to fix, not a pack to count twice).
+Accepted packs are received on the calendar day in China: expiry and the payment clock (rulebook 1.9.4) use it.
 The shipment row is locked first, so two pharmacists receiving the same shipment at once are served in turn.
 """
 
@@ -30,6 +32,7 @@ from procurement.orders.models import OrderStatus, PackStatus, PurchaseOrder, Re
 from procurement.orders.ordering import HOSPITAL_ROLES, key_hash, order_lines
 from procurement.orders.packs import load_items, parse_scans, trade_items, update_by_ids
 from procurement.orders.payment_terms import due_date, terms_for_order
+from procurement.orders.supply import china_today
 from trace import capture
 from trace.canonical import canonical_bytes
 from trace.capture import MAX_EVENTS
@@ -117,11 +120,12 @@ def _receive(session, shipment_id, codes, actor, refusals, now, idempotency_key,
     scans = parse_scans(texts)
     _refuse_double_scans(scans, len(codes))
     by_key, by_case = _shipment_packs(session, shipment.id)
+    _refuse_packs_of_scanned_cases(scans, by_key, by_case, len(codes))
     order = session.get(PurchaseOrder, shipment.order_id)
     lines = {line.id: line for line in order_lines(session, order.id, lock=True)}
-    today = now.date()
+    today = china_today(now)
     outside: list[dict] = []  # scanned codes that are not packs of this shipment
-    chosen: list[_Pack] = []
+    picked: dict[int, _Pack] = {}  # by pack id: a pack is counted once, however it was reached
     unknown = [s for s in scans if s.key and s.key not in by_key and s.key not in by_case]
     strangers = load_items(session, [s.key for s in unknown])
     products = {line.product_id for line in lines.values()}
@@ -147,14 +151,15 @@ def _receive(session, shipment_id, codes, actor, refusals, now, idempotency_key,
                 pack.refusal = ("recalled", f"{pack.key} is recalled")
             elif pack.expiry is not None and pack.expiry < today:
                 pack.refusal = ("expired", f"{pack.key} expired on {pack.expiry.isoformat()}")
-            chosen.append(pack)
+            picked.setdefault(pack.id, pack)
+    chosen = list(picked.values())
     case_texts = _whole_cases(chosen, by_case, scans)
     accepted = [p for p in chosen if p.refusal is None]
     reported = [p for p in chosen if p.refusal is not None]
     # Packs whose state changes now; a partly scanned case stays on the shipment, to be scanned again in full.
     refused = [p for p in reported if p.status == PackStatus.SHIPPED.value and p.refusal[0] != "partial_case"]
     receipt = _record(session, shipment, order, lines, accepted, reported, outside, actor, now, hashed, request_sha256)
-    _capture_receive(session, actor, receipt, accepted, case_texts, scans, now)
+    _capture_receive(session, actor, receipt, accepted, case_texts, scans, len(codes), now)
     _write_packs(session, receipt.id, accepted, refused)
     _update_counts(shipment, order, lines, accepted, refused, session)
     session.flush()
@@ -169,16 +174,37 @@ def _receive(session, shipment_id, codes, actor, refusals, now, idempotency_key,
     return receipt, True
 
 
+def _field(position: int, scanned: int) -> str:
+    """Name the request field of a scan: ``codes.N`` or, for the pharmacist's refusals, ``refusals.N.code``."""
+    return f"codes.{position}" if position < scanned else f"refusals.{position - scanned}.code"
+
+
 def _refuse_double_scans(scans, scanned: int) -> None:
     seen: dict[str, int] = {}
     errors: dict[str, list[str]] = {}
     for scan in scans:
         ident = scan.key or scan.text
-        field = f"codes.{scan.position}" if scan.position < scanned else f"refusals.{scan.position - scanned}.code"
+        field = _field(scan.position, scanned)
         if ident in seen:
             errors[field] = [f"{ident} was already scanned at position {seen[ident]} of this receipt"]
         else:
             seen[ident] = scan.position
+    if errors:
+        first = next(iter(errors.items()))
+        raise DomainError(INVALID, f"{first[0]}: {first[1][0]}", code="scanned_twice", errors=errors)
+
+
+def _refuse_packs_of_scanned_cases(scans, by_key: dict, by_case: dict, scanned: int) -> None:
+    """Refuse the receipt when a pack is scanned together with the case it is in: it would be counted twice."""
+    cases = {scan.key: scan for scan in scans if scan.key in by_case and scan.key not in by_key}
+    errors: dict[str, list[str]] = {}
+    for scan in scans:
+        pack = by_key.get(scan.key) if scan.key else None
+        if pack is None or pack.case_key not in cases:
+            continue
+        case = cases[pack.case_key]
+        message = f"{scan.text} is inside case {case.text}, also scanned ({_field(case.position, scanned)})"
+        errors[_field(scan.position, scanned)] = [message]
     if errors:
         first = next(iter(errors.items()))
         raise DomainError(INVALID, f"{first[0]}: {first[1][0]}", code="scanned_twice", errors=errors)
@@ -255,7 +281,7 @@ def _record(session, shipment, order, lines, accepted, reported, outside, actor,
         accepted_count=len(accepted),
         refused_count=len(refusals),
         amount=amount,
-        due_on=due_date(now.date(), terms),
+        due_on=due_date(china_today(now), terms),
         payment_rule=terms,
         refusals=refusals,
         idempotency_key=hashed,
@@ -268,7 +294,7 @@ def _record(session, shipment, order, lines, accepted, reported, outside, actor,
     return receipt
 
 
-def _capture_receive(session, actor, receipt, accepted: list[_Pack], cases, scans, now) -> None:
+def _capture_receive(session, actor, receipt, accepted: list[_Pack], cases, scans, scanned: int, now) -> None:
     texts: list[str] = []
     case_items = load_items(session, [key for key, text in cases.items() if text is None])
     for case_key, text in cases.items():
@@ -285,8 +311,26 @@ def _capture_receive(session, actor, receipt, accepted: list[_Pack], cases, scan
         )
         result = capture.capture(session, actor=actor, batch=batch, now=now)
         if not result.accepted:
-            errors = {f"codes ({part[r['position']]})": [r["reason"]] for r in result.body["rejected"]}
+            at = _scan_positions(accepted, cases, case_items, scans)
+            errors: dict[str, list[str]] = {}
+            for rejected in result.body["rejected"]:
+                text = part[rejected["position"]]
+                position = at[text]
+                # A case received by scanning its packs is named at its first pack: say it is the case that failed.
+                why = rejected["reason"] if scans[position].text == text else f"case {text}: {rejected['reason']}"
+                errors.setdefault(_field(position, scanned), []).append(why)
             raise DomainError(INVALID, "the trace record refused the receipt", code="trace_refused", errors=errors)
+
+
+def _scan_positions(accepted: list[_Pack], cases, case_items, scans) -> dict[str, int]:
+    """Return where each receive event's code was scanned: its own scan, or a case's first scanned pack."""
+    at = {scan.text: scan.position for scan in reversed(scans)}
+    implicit = {key: case_items[key].code_text for key, text in cases.items() if text is None}
+    for pack in accepted:
+        if pack.case_key in implicit and pack.scanned_text is not None:
+            text = implicit[pack.case_key]
+            at[text] = min(at.get(text, at[pack.scanned_text]), at[pack.scanned_text])
+    return at
 
 
 def _write_packs(session, receipt_id: int, accepted: list[_Pack], refused: list[_Pack]) -> None:

@@ -23,7 +23,7 @@ INVOICE_MISMATCH = "ORDERS-INVOICE-SHIPMENT-MISMATCH"
 
 ORDER_RULES = parameter_set(
     "orders.rules",
-    "2025-01",
+    "2026-06",
     ("0.2", "1.7.1", "1.7.5", "1.9.2", "1.9.4", "4.1", "8.3", "8.5"),
     note=(
         "Both payment deadlines of 1.9.4 are [U]; a tender's payment_terms choose one. The 80 per cent warning "
@@ -44,8 +44,11 @@ ORDER_RULES = parameter_set(
     # Tax is computed per line and rounded to the fen; a line may differ from amount × rate by this much.
     tax_tolerance=Decimal("0.01"),
     # A shipment's receipts (order prices, tax included) and its second invoices (tax per line, to the fen) may
-    # differ by rounding; within this they are the same debt and the invoices are what is paid.
+    # differ by rounding: second invoices billing every pack not refused are the debt, whatever their total; those
+    # billing part of the shipment are the same debt as its receipts within this much, plus half a fen a pack billed
+    # (the most a price excluding tax, rounded per pack, may add; the invoice's price check allows as much).
     settlement_rounding=Decimal("0.05"),
+    settlement_rounding_per_pack=Decimal("0.005"),
     severities={
         PROGRESS_BEHIND: Severity.MEDIUM.value,
         PAYMENT_OVERDUE: Severity.MEDIUM.value,

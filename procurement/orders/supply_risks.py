@@ -135,7 +135,7 @@ def _stock_outs(session, pairs, seen, *, month, today, actor, rules) -> list[Ale
     if not open_orders:
         return []
     inventory = _last_inventory(session, month)
-    stops = _stops_in_force(session, today)
+    stops = _stops_in(session, month, min(next_month(month) - dt.timedelta(days=1), today))
     alerts = []
     for supplier_id, product_id in pairs:
         key = risk_key(month, supplier_id, product_id)
@@ -192,11 +192,13 @@ def _last_inventory(session: Session, month: dt.date) -> dict[Pair, tuple[int, d
     return {(s, p): (inventory, reported) for s, p, inventory, reported in session.exec(stmt).all()}
 
 
-def _stops_in_force(session: Session, day: dt.date) -> dict[Pair, ProductionStop]:
+def _stops_in(session: Session, first: dt.date, last: dt.date) -> dict[Pair, ProductionStop]:
+    """Return each supplier's product's latest production stop in force on some day of ``first``..``last``."""
+    # The month checked, up to today: a past month is judged by the stops of that month, not by those of today.
     stmt = (
         sa.select(ProductionStop)
-        .where(ProductionStop.stops_on <= day)
-        .where(sa.or_(ProductionStop.resumes_on.is_(None), ProductionStop.resumes_on > day))
+        .where(ProductionStop.stops_on <= last)
+        .where(sa.or_(ProductionStop.resumes_on.is_(None), ProductionStop.resumes_on > first))
         .order_by(ProductionStop.stops_on)
     )
     return {(stop.supplier_id, stop.product_id): stop for stop in session.exec(stmt).scalars()}

@@ -14,9 +14,12 @@ import sqlalchemy as sa
 
 from core.alerts import Alert
 from core.models import AuditRecord
+from procurement.orders import arrangements
+from procurement.orders.fulfilment import ShipLineIn, ship_order
 from procurement.orders.invoices import InvoiceLineIn, get_invoice, list_invoices, upload_invoice
 from procurement.orders.models import OrderLine
 from procurement.orders.money_models import Invoice, InvoiceLine, Payment
+from procurement.orders.ordering import OrderLineIn, confirm_order, place_order
 from procurement.orders.payments import check_overdue, list_payments, on_time_rate, payables, record_payment
 from procurement.orders.prepayments import (
     annual_agreed_amount,
@@ -363,3 +366,29 @@ def test_an_invoice_a_fen_below_the_receipt_paid_in_full_settles_it(ow, db):
                    now=LATER)  # fmt: skip
     row = next(r for r in payables(db, actor=hospital, today=dt.date(2026, 9, 1)) if r["receipt_id"] == receipt.id)
     assert (row["status"], row["outstanding"]) == ("paid", D(0))
+
+
+def test_a_maker_uploading_a_first_invoice_bills_only_its_own_products(ow, db):
+    hospital = ow.hospital(0)
+    award = ow.award_of(hospital)
+    other = next(p for p in ow.world.products if ow.maker_of(p.id).org_id != ow.maker_of(award.product_id).org_id)
+    arrangements.create_listing(db, product_id=other.id, supplier_id=ow.distributor.org_id, price=D("20.0000"),
+                                starts_on=dt.date(2026, 1, 1), actor=ow.world.organiser)  # fmt: skip
+    order, _ = place_order(db, hospital_id=hospital.org_id, lines=[OrderLineIn(award.product_id, 2),
+                           OrderLineIn(other.id, 2)], actor=hospital, now=TODAY)  # fmt: skip
+    confirm_order(db, order_id=order.id, actor=ow.distributor, now=TODAY)
+    mine, theirs = ow.commission(award.product_id, 2), ow.commission(other.id, 2)
+    shipment, _ = ship_order(db, order_id=order.id, delivery_note_number="D-2", lines=[ShipLineIn(1, mine),
+                             ShipLineIn(2, theirs)], actor=ow.distributor, now=TODAY)  # fmt: skip
+    maker, rival = ow.maker_of(award.product_id), ow.maker_of(other.id)
+    own, foreign = (
+        line(p, quantity=2, unit_price="10.0000", amount="20.00", tax="2.60") for p in (award.product_id, other.id)
+    )
+    error = _error(lambda: upload(db, ow, shipment, "first", lines=[own, foreign], actor=maker, seller=maker.org_id,
+                                  number="M-1"), "not_your_product")  # fmt: skip
+    assert list(error.errors) == ["lines.1.product_id"] and str(other.id) in error.errors["lines.1.product_id"][0]
+    assert error.kind == "forbidden" and _count(db, Invoice) == 0
+    upload(db, ow, shipment, "first", lines=[own], actor=maker, seller=maker.org_id, number="M-1")
+    # The rival's packs were not billed away by the other maker: it bills them itself.
+    upload(db, ow, shipment, "first", lines=[foreign], actor=rival, seller=rival.org_id, number="R-1")
+    assert _count(db, Invoice) == 2

@@ -13,7 +13,15 @@ from procurement.orders import arrangements
 from procurement.orders.buyable import buyable_products
 from procurement.orders.fulfilment import ShipLineIn, ship_order
 from procurement.orders.models import OrderLine, OrderStatus, PriceBasis, ShipmentPack
-from procurement.orders.ordering import OrderLineIn, cancel_order, confirm_order, list_orders, place_order, reject_order
+from procurement.orders.ordering import (
+    MAX_LINES,
+    OrderLineIn,
+    cancel_order,
+    confirm_order,
+    list_orders,
+    place_order,
+    reject_order,
+)
 from procurement.orders.receiving import RefusalIn, receive_shipment
 from tests.errors import domain_error as _error
 from tests.procurement.order_world import TODAY, build_order_world
@@ -81,6 +89,14 @@ def test_listed_non_winning_product_is_allowed_and_records_the_winner(ow, db, fa
     order, _ = place_order(db, hospital_id=hospital.org_id, lines=[OrderLineIn(other.id, 2)], actor=hospital, now=TODAY)
     line = db.exec(sa.select(OrderLine).where(OrderLine.order_id == order.id)).scalar_one()
     assert (line.price_basis, line.unit_price, line.winning_product_id) == ("listed", Decimal("31.5"), award.product_id)
+
+
+def test_too_many_lines_are_refused_naming_the_lines(ow, db):
+    hospital = ow.hospital(0)
+    lines = [OrderLineIn(ow.award_of(hospital).product_id, 1)] * (MAX_LINES + 1)
+    error = _error(lambda: place_order(db, hospital_id=hospital.org_id, lines=lines, actor=hospital, now=TODAY),
+                   "too_many_lines")  # fmt: skip
+    assert error.errors == {"lines": [f"an order holds at most {MAX_LINES} lines"]}
 
 
 def test_a_retried_order_with_the_same_key_is_placed_once(ow, db):

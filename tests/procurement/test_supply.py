@@ -216,6 +216,22 @@ def test_a_stop_in_force_against_confirmed_orders_is_a_stock_out(db, cast, facto
     assert alert.evidence["stop_id"] == stop.id and alert.evidence["inventory"] is None
 
 
+def test_a_past_month_is_judged_by_the_stops_of_that_month_not_those_of_today(db, cast, factory):
+    stopped, running = cast.products
+    # Production of the first stopped for March only; the second stops in May. Both have open orders.
+    for product, stops_on, resumes_on in ((stopped, dt.date(2026, 3, 5), dt.date(2026, 4, 1)),
+                                          (running, dt.date(2026, 5, 10), None)):  # fmt: skip
+        supply.report_production_stop(db, product_id=product.id, stops_on=stops_on, resumes_on=resumes_on,
+                                      planned=False, reason="设备检修", actor=cast.rep, now=dt.datetime(
+                                          stops_on.year, stops_on.month, stops_on.day, 2, tzinfo=dt.UTC))  # fmt: skip
+        order_of(factory, hospital=cast.hospital, supplier=cast.supplier, product=product)
+    may = dt.datetime(2026, 5, 20, 2, 0, tzinfo=dt.UTC)
+    raised = supply_risks.check_supply_risks(db, month=MARCH, actor=cast.auditor, now=may)
+    assert [a.evidence["product_id"] for a in raised if a.code == SUPPLY_STOCK_OUT] == [stopped.id]
+    raised = supply_risks.check_supply_risks(db, month=dt.date(2026, 5, 1), actor=cast.auditor, now=may)
+    assert [a.evidence["product_id"] for a in raised if a.code == SUPPLY_STOCK_OUT] == [running.id]
+
+
 def test_a_planned_stop_needs_the_notice_the_rules_ask(db, cast):
     now = dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.UTC)
 

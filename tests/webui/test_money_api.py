@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from core.models import User
 from procurement.orders.receiving import receive_shipment
 from tests.procurement.order_world import TODAY, build_order_world
+from webui.api import money as money_api
 
 
 @pytest.fixture
@@ -143,3 +145,11 @@ def test_prepayments_warn_below_the_minimum_and_show_their_balance(money):
         f"/api/v1/prepayments/balance?tender_id={ow.tender.id}&hospital_id={hospital_id}"
     )
     assert foreign.status_code == 403
+
+
+def test_the_due_list_is_judged_on_china_s_date_by_default(money, monkeypatch):
+    _ow, _shipment, client = money
+    # 01:00 on 16 July in Beijing, still 15 July in UTC: the receipt due on 15 July is a day late.
+    monkeypatch.setattr(money_api, "utcnow", lambda: dt.datetime(2026, 7, 15, 17, 0, tzinfo=dt.UTC))
+    rows = client["hospital"].get("/api/v1/payments/due").get_json()
+    assert [(r["due_on"], r["status"], r["days_late"]) for r in rows] == [("2026-07-15", "overdue", 1)]

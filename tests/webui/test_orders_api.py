@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from core.models import AuditRecord, User
 from procurement.orders import arrangements
 from procurement.orders.models import PurchaseOrder
+from procurement.orders.placing import MAX_LINES
 from tests.procurement.order_world import build_order_world
 
 
@@ -120,3 +121,13 @@ def test_bad_input_is_422_naming_the_line_and_field(ow, db, api):
     )
     assert shipped.status_code == 409, shipped.get_json()
     assert shipped.get_json()["code"] == "order_cancelled"
+
+
+def test_an_order_of_too_many_lines_is_422_naming_the_lines(ow, db, api):
+    hospital = ow.hospital(0)
+    line = {"product_id": ow.award_of(hospital).product_id, "quantity": 1}
+    response = _client(api, db, hospital).post("/api/v1/orders", json={"lines": [line] * (MAX_LINES + 1)})
+    body = response.get_json()
+    assert response.status_code == 422 and list(body["errors"]["json"]) == ["lines"], body
+    spec = _client(api, db, hospital).get("/api/openapi.json").get_json()
+    assert spec["components"]["schemas"]["OrderIn"]["properties"]["lines"]["maxItems"] == MAX_LINES

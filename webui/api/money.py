@@ -11,6 +11,7 @@ from core.pagination import MAX_PER_PAGE, Page
 from core.roles import OrgKind
 from procurement.orders import invoices, payments, prepayments
 from procurement.orders.invoices import InvoiceLineIn
+from procurement.orders.supply import china_today
 from webui.api import money_schemas as s
 from webui.api.common import actor, db, page_items
 
@@ -89,7 +90,7 @@ def list_payables(args: dict, pagination_parameters):
     rows = payments.payables(
         db(),
         actor=actor(),
-        today=args["as_of"] or utcnow().date(),
+        today=args["as_of"] or china_today(utcnow()),
         hospital_id=args["hospital_id"],
         status=args["status"].value if args["status"] else None,
     )

@@ -11,6 +11,7 @@ import marshmallow as ma
 from marshmallow.decorators import POST_DUMP, PRE_DUMP
 
 from procurement.orders.models import OrderStatus
+from procurement.orders.placing import MAX_LINES
 from webui.api.tender_schemas import money
 
 CODES = ma.fields.List(ma.fields.String(validate=ma.validate.Length(min=1, max=200)), required=True)
@@ -48,7 +49,12 @@ class OrderLineIn(ma.Schema):
 
 
 class OrderIn(ma.Schema):
-    lines = ma.fields.List(ma.fields.Nested(OrderLineIn), required=True)
+    lines = ma.fields.List(
+        ma.fields.Nested(OrderLineIn),
+        required=True,
+        validate=ma.validate.Length(max=MAX_LINES),
+        metadata={"description": f"at most {MAX_LINES} lines, one per product"},
+    )
     note = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
 
     def load(self, data, *, many=None, partial=None, unknown=None):  # type: ignore[override]
@@ -67,6 +73,8 @@ def _plain_order(data: Any) -> dict[str, Any] | None:
     # What OrderIn loads from a body that passes its validation, for bodies of the common shape; None for any
     # other body (a price sent, a wrong type, an unknown key...), which marshmallow then loads or refuses itself.
     if type(data) is not dict or not data.keys() <= _ORDER_KEYS or type(data.get("lines")) is not list:
+        return None
+    if len(data["lines"]) > MAX_LINES:
         return None
     note = data.get("note", "")
     if type(note) is not str or len(note) > 500:

@@ -14,6 +14,7 @@ from core.errors import invalid, not_found
 from core.roles import OrgKind
 from procurement.orders import arrangements, documents, fulfilment, ordering, reads, receiving
 from procurement.orders.buyable import buyable_products
+from procurement.orders.supply import china_today
 from procurement.orders.take_back import take_back_refused
 from trace.canonical import canonical_bytes
 from webui.api import order_schemas as s
@@ -38,7 +39,7 @@ def buyable():
     """List what the caller's hospital may order today: awarded products at the winning price, listed products."""
     caller = actor()
     caller.require(*ordering.HOSPITAL_ROLES)
-    offer = buyable_products(db(), hospital_id=caller.org_id, on=utcnow().date())
+    offer = buyable_products(db(), hospital_id=caller.org_id, on=china_today(utcnow()))
     return sorted(offer.values(), key=lambda b: (b.price_basis.value, b.generic_name, b.product_id))
 
 

@@ -17,6 +17,7 @@ from procurement import catalogue
 from procurement.orders import invoices, ordering, payments, prepayments, receiving
 from procurement.orders.progress import page_of
 from procurement.orders.rules import ORDER_RULES
+from procurement.orders.supply import china_today
 from webui.db import get_db
 from webui.pages.common import page_number, role_required
 from webui.pages.money_forms import InvoiceForm, PayablesFilter, PayForm, PrepaymentForm
@@ -43,8 +44,9 @@ PER_PAGE = 50
 
 
 def _money_today() -> dt.date:
-    # The payment services judge dates by the UTC day (a payment "in the future" is refused by it): so does the page.
-    return utcnow().date()
+    # The payment services judge dates by the China calendar day (a payment "in the future" is refused by it): so does
+    # the page.
+    return china_today(utcnow())
 
 
 # ---------------------------------------------------------------- invoices

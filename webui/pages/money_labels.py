@@ -39,6 +39,7 @@ ERROR_CODES = {
     "duplicate_invoice": _l("This seller's invoice with this number is already uploaded."),
     "not_the_supplier": _l("Only the shipment's supplier uploads its invoices."),
     "not_the_seller": _l("A manufacturer uploads only the invoices it issued."),
+    "not_your_product": _l("A manufacturer's first invoice bills only products it makes or holds."),
     "above_outstanding": _l("The payment is more than what is outstanding on the invoice."),
     "key_reused": _l("This form was already used for another payment. Open the page afresh."),
     "not_awarded": _l("This tender has no published awards to prepay."),
@@ -64,6 +65,10 @@ def _shipped_batches(text: str) -> str:
 _PATTERNS: tuple[tuple[re.Pattern[str], object], ...] = tuple(
     (re.compile(pattern), render)
     for pattern, render in (
+        (
+            r"is not made or held by your organisation$",
+            lambda m: _("Your organisation neither makes nor holds this product: bill only your own products."),
+        ),
         (
             r"^the invoice number .* is required",
             lambda m: _("Enter the invoice number (发票号码), at most 32 characters."),

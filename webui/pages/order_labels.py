@@ -93,6 +93,21 @@ _PATTERNS: tuple[tuple[re.Pattern[str], object], ...] = tuple(
         (r"^empty$", lambda m: _("Scan at least one code.")),
         (r"is listed twice", lambda m: _("This code is listed twice.")),
         (r"was already scanned at position", lambda m: _("This code was scanned twice in this receipt.")),
+        (
+            r"is inside case (\S+), also scanned",
+            lambda m: _(
+                "This pack is inside case %(case)s, which is scanned too: scan the case or its packs.", case=m[1]
+            ),
+        ),
+        (
+            r"^case \S+: (\d+) of its (\d+) packs scanned",
+            lambda m: _(
+                "%(scanned)s of the case's %(total)s packs were scanned; a case is received whole.",
+                scanned=m[1],
+                total=m[2],
+            ),
+        ),
+        (r"^case (\S+): (.+)$", lambda m: _("Case %(case)s: %(reason)s", case=m[1], reason=order_message(m[2]))),
         (r"has not been commissioned", lambda m: _("This code was never commissioned in the trace record.")),
         (
             r"is not in your stock \(it is (\w+)\)$",

@@ -13,6 +13,7 @@ from core.roles import Role
 from procurement.orders import arrangements, documents, fulfilment, ordering, reads, receiving, supply_problems
 from procurement.orders.buyable import buyable_products
 from procurement.orders.models import OrderStatus, ShipmentStatus
+from procurement.orders.supply import china_today
 from webui.db import get_db
 from webui.pages.common import page_number, role_required
 from webui.pages.forms import ConfirmForm
@@ -55,7 +56,7 @@ OPEN_SHIPMENTS = (ShipmentStatus.IN_TRANSIT.value, ShipmentStatus.PARTIALLY_RECE
 @role_required(*HOSPITAL_ROLES)
 def new_order():
     """Show what the hospital may buy and place the cart as one order per supplier."""
-    offer = buyable_products(get_db(), hospital_id=g.actor.org_id, on=utcnow().date())
+    offer = buyable_products(get_db(), hospital_id=g.actor.org_id, on=china_today(utcnow()))
     if request.method == "GET":
         lines = [{"product_id": str(item.product_id)} for item in catalogue_order(offer)]
         form = CartForm(data={"key": new_key(), "lines": lines})
@@ -113,7 +114,7 @@ def orders():
 def stock():
     """Show the packs the hospital holds, per product and batch, from the trace record."""
     rows = arrangements.stock_on_hand(get_db(), hospital_id=g.actor.org_id, actor=g.actor)
-    return render_template("pages/orders/stock.html", rows=rows, today=utcnow().date())
+    return render_template("pages/orders/stock.html", rows=rows, today=china_today(utcnow()))
 
 
 def _ship_form(detail: dict) -> ShipForm:
