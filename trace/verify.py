@@ -174,7 +174,7 @@ def _read_line(report: Report, position: int, raw: bytes, last_position, last_le
         data = line["entry"].encode("utf-8")
         entry = json.loads(data)
         recorded_idx, signed_idx, item = line["idx"], entry["idx"], entry["item"]
-        if not isinstance(item, str):
+        if isinstance(item, list | dict):  # cannot name an item's chain (other non-texts still do, as keys)
             raise TypeError("the item is not a text")
     except (ValueError, KeyError, TypeError, AttributeError):
         report.flag(f"entry {position}: unreadable line", position)

@@ -7,7 +7,8 @@ Run on demand, never in the test suite::
 It writes a synthetic export in exactly the format ``trace.ledger.export`` writes: ``entries.jsonl`` lines
 ``{"idx", "leaf_hash", "entry"}`` made with the same ``json.dumps`` call as ``trace.ledger.iter_entry_lines``, each
 entry the canonical JSON (``trace.canonical.canonical_bytes``) of a capture payload as ``trace.ledger.append`` builds
-it (item, type, org, at, batch, to / qty where a real event has them, v, idx and prev chaining the item's entries),
+it (item, type, org, at, batch, to / qty where a real event has them, lot and exp at commission, v, idx and prev
+chaining the item's entries),
 its leaf hash from ``trace.merkle.leaf_hash``; ``checkpoints.json`` with roots every ``--checkpoint-every`` entries
 and at the end, each signed with a fresh Ed25519 key over ``trace.ledger.checkpoint_message``; ``public-key.pem``.
 The packs live as in the capture benchmark: lots of packs commissioned, shipped to a hospital, received and
@@ -39,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from scripts.bench.report import print_ratio, spread
 from trace.canonical import canonical_bytes, utc_text
-from trace.ledger import checkpoint_dict, checkpoint_message
+from trace.ledger import ENTRY_VERSION, checkpoint_dict, checkpoint_message
 from trace.merkle import CompactRange, leaf_hash
 from trace.models import Checkpoint
 from trace.signing import key_id, public_pem
@@ -70,7 +71,9 @@ def iter_payloads(entries: int, start: dt.datetime):
                 if emitted == entries:
                     return
                 payload = {"item": pack_key(pack), "type": step, "org": MAKER_USCC, "at": at, "batch": batch}
-                if step == "ship":
+                if step == "commission":  # entry version 2: the lot and expiry a pack is commissioned with
+                    payload["lot"], payload["exp"] = f"L{lot:06d}", "2028-06-30"
+                elif step == "ship":
                     payload["to"] = HOSPITAL_USCC
                 elif step in ("receive", "dispense"):
                     payload["org"] = HOSPITAL_USCC
@@ -88,7 +91,7 @@ def write_export(folder: Path, entries: int, checkpoint_every: int) -> float:
     with (folder / "entries.jsonl").open("w", encoding="utf-8") as handle:
         for idx, payload in enumerate(iter_payloads(entries, signed_at)):
             link = prev.get(payload["item"])
-            data = canonical_bytes({**payload, "v": 1, "idx": idx, "prev": link.hex() if link else None})
+            data = canonical_bytes({**payload, "v": ENTRY_VERSION, "idx": idx, "prev": link.hex() if link else None})
             leaf = prev[payload["item"]] = leaf_hash(data)
             appender.append(leaf)
             line = {"idx": idx, "leaf_hash": leaf.hex(), "entry": data.decode("utf-8")}

@@ -4,12 +4,15 @@ Run on demand, after changing ``trace/verify.py``::
 
     .venv/bin/python -m scripts.bench.check_verify_equivalence [--cases 3000] [--reference d63dcb8] [--seed 1]
 
-It loads ``trace/verify.py`` as of ``--reference`` (by default the commit that introduced it, before the fast
-path) from git, writes a small synthetic export (``bench_ledger_verify.write_export``, plus entries with the
-optional ``qty``, ``to`` and ``via`` fields), then applies random tampering — byte flips, inserted quotes,
-backslashes, escapes, control and non-ASCII characters, white space, CR LF, other numbers, reordered, deleted or
-repeated lines, duplicate or nested keys — and compares both verifiers' reports (or the exceptions they raise).
-Exit status: 0 when every case agrees, 1 otherwise.
+It loads ``trace/verify.py`` as of ``--reference`` (by default the commit that introduced it, before the fast path)
+from git, writes a small synthetic export (``bench_ledger_verify.write_export``, plus entries with the optional
+``qty``, ``to``, ``via`` and version-2 ``lot``, ``exp``, ``parent``, ``undoes`` fields), then applies random
+tampering — byte flips, inserted quotes, backslashes, escapes, control and non-ASCII characters, white space, CR LF,
+other numbers, reordered, deleted or repeated lines, duplicate or nested keys — and compares both verifiers' reports
+(or the exceptions they raise). Exit status: 0 when every case agrees, 1 otherwise.
+
+Since session 6 the verifier also refuses entries no signed checkpoint covers and names, instead of crashing on, an
+entry whose item is a list: the comparison leaves the first out and counts the second as agreement.
 """
 
 from __future__ import annotations
@@ -46,19 +49,32 @@ def load_reference(revision: str):
     return module
 
 
+# Checks added after the reference (session 6): entries no signed checkpoint covers fail. They concern coverage,
+# not the reading of lines that the fast path replaced, so they are left out of the comparison.
+COVERAGE = ("not covered by any signed checkpoint", "no signed checkpoint")
+
+
 def outcome(verifier, folder: Path) -> tuple:
     """Return what a verifier reports on an export, or the exception it raises."""
     try:
         r = verifier.verify_export(folder)
+    except TypeError as exc:  # the reference crashed on an entry whose item is not a text; now that line is named
+        return ("unhashable item", str(exc)) if "unhashable" in str(exc) else ("raised", "TypeError", str(exc))
     except Exception as exc:  # the original raises on some malformed lines; the fast one must raise the same
         return ("raised", type(exc).__name__, str(exc))
-    return (r.ok, r.entries, r.checkpoints, r.first_bad_entry, tuple(r.problems))
+    problems = tuple(p for p in r.problems if not any(c in p for c in COVERAGE))
+    unreadable_items = [p for p in problems if p.endswith(": unreadable line")]
+    return (not problems, r.entries, r.checkpoints, r.first_bad_entry if problems else None, problems,
+            bool(unreadable_items))  # fmt: skip
 
 
 def extra_lines(start: int) -> list[str]:
     """Return canonical lines with the optional fields, continuing an export of ``start`` entries."""
     lines = []
-    for n, extra in enumerate(({"qty": 3}, {"to": "X", "via": "cn20:1"}, {"qty": -2, "to": "Y"}, {"via": "v"})):
+    extras = ({"qty": 3}, {"to": "X", "via": "cn20:1"}, {"qty": -2, "to": "Y"}, {"via": "v"},
+              {"lot": "L1", "exp": "2027-01-31", "v": 2}, {"parent": "cn20:c", "v": 2},
+              {"undoes": 3, "v": 2})  # fmt: skip
+    for n, extra in enumerate(extras):
         body = {"item": f"cn20:extra{n}", "type": "dispense", "org": "O", "at": "t", "batch": "b", "v": 1,
                 "idx": start + n, "prev": None, **extra}  # fmt: skip
         data = canonical_bytes(body)
@@ -136,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
             changed = tamper(lines, rng)
             (folder / "entries.jsonl").write_bytes("".join(changed).encode("utf-8", "surrogatepass"))
             ours, theirs = outcome(fast, folder), outcome(reference, folder)
+            if theirs[0] == "unhashable item" and ours[-1]:  # the crash the fast verifier now reports as a line
+                continue
             if ours != theirs:
                 differ += 1
                 if differ <= 5:
