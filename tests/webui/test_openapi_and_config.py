@@ -56,10 +56,33 @@ def test_production_refuses_to_start_without_real_secrets(tmp_path):
         load_config(base)
     with pytest.raises(ConfigError, match="YAOLIAN_SECRET_KEY"):
         load_config({**base, "YAOLIAN_SECRET_KEY": DEV_SECRET_KEY})
+    with pytest.raises(ConfigError, match="YAOLIAN_SECRET_KEY"):
+        load_config({**base, "YAOLIAN_SECRET_KEY": "s" * 20})
     with pytest.raises(ConfigError, match="YAOLIAN_PSEUDONYM_KEY"):
         load_config({**base, "YAOLIAN_SECRET_KEY": "s" * 40})
     cfg = load_config({**base, "YAOLIAN_SECRET_KEY": "s" * 40, "YAOLIAN_PSEUDONYM_KEY": "p" * 40})
     assert cfg["SESSION_COOKIE_SECURE"] and cfg["SECRET_KEY"] == "s" * 40
+
+
+def test_outside_production_an_unset_secret_is_the_instances_own_random_one(tmp_path):
+    """No published value ever signs sessions or keys pseudonyms: a development or demo instance makes its own secrets
+    on first use (0600), keeps them across restarts, and another instance has others."""
+    import stat
+
+    first = load_config({"YAOLIAN_INSTANCE_PATH": str(tmp_path / "a")})
+    again = load_config({"YAOLIAN_INSTANCE_PATH": str(tmp_path / "a")})
+    other = load_config({"YAOLIAN_INSTANCE_PATH": str(tmp_path / "b")})
+    assert first["SECRET_KEY"] == again["SECRET_KEY"] != other["SECRET_KEY"]
+    assert first["PSEUDONYM_KEY"] == again["PSEUDONYM_KEY"] != other["PSEUDONYM_KEY"]
+    assert first["SECRET_KEY"] != DEV_SECRET_KEY and len(first["SECRET_KEY"]) >= 32
+    mode = stat.S_IMODE((tmp_path / "a" / "session-secret-key").stat().st_mode)
+    assert mode == 0o600
+    for mode_name in ("development", "test"):
+        with pytest.raises(ConfigError, match="published"):
+            load_config({"YAOLIAN_ENV": mode_name, "YAOLIAN_INSTANCE_PATH": str(tmp_path), "YAOLIAN_SECRET_KEY":
+                         DEV_SECRET_KEY})  # fmt: skip
+    with pytest.raises(ConfigError, match="at least 32"):
+        load_config({"YAOLIAN_INSTANCE_PATH": str(tmp_path), "YAOLIAN_PSEUDONYM_KEY": "short"})
 
 
 def test_configuration_comes_from_the_environment(tmp_path):
