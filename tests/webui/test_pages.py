@@ -77,6 +77,25 @@ def test_signed_out_visitor_is_sent_to_sign_in_with_a_message(client):
     assert "请先登录" in page
 
 
+@pytest.mark.parametrize(
+    ("target", "lands_on"),
+    [
+        ("/orders?status=open", "/orders?status=open"),  # a page of this site: kept
+        ("/%09/evil.example", "/"),  # a tab the browser would drop: //evil.example
+        ("//evil.example", "/"),
+        ("/\\evil.example", "/"),  # a backslash the browser reads as a slash
+        ("https://evil.example/", "/"),
+        ("/%0d%0aSet-Cookie:x", "/"),
+    ],
+)
+def test_signing_in_returns_only_to_a_page_of_this_site(client, factory, target, lands_on):
+    user = group_user(factory, "pharmacy")
+    token = csrf_token(client, "/login")
+    response = client.post(f"/login?next={target}", data={"csrf_token": token, "username": user.username,
+                                                           "password": PASSWORD})  # fmt: skip
+    assert response.status_code == 302 and response.headers["Location"] == lands_on
+
+
 def test_wrong_password_is_refused_on_the_form(client, factory):
     user = group_user(factory, "pharmacy")
     token = csrf_token(client, "/login")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import login_user, logout_user
@@ -58,10 +60,18 @@ def login():
 
 
 def _safe_next(target: str | None) -> str | None:
-    # Only same-site paths: an absolute or protocol-relative URL would be an open redirect.
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return None
+    """Return ``target`` if it is a path on this site, else None (an open redirect otherwise).
+
+    Browsers drop tabs and new lines and read backslashes as slashes, so ``/\t/evil.example`` or ``/\\evil.example``
+    would leave the site although they start with one slash: any control character or backslash is refused, and the
+    rest must parse with neither scheme nor host.
+    """
+    if not target or not target.startswith("/") or "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return None
+    return target
 
 
 @bp.route("/logout", methods=["POST"])
