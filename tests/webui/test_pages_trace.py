@@ -94,6 +94,18 @@ def test_a_second_sale_is_refused_with_the_duplicate_sale_label(client, chain):
     assert "已发药" in html
 
 
+def test_a_hospital_that_never_held_a_pack_sees_only_what_is_on_its_box(client, chain):
+    """The verdict tells another hospital it may not dispense the pack; who holds it, its batch, expiry and status
+    stay with those who held it (as the pack's history page does)."""
+    code = chain.delivered(cn20(chain.pack.product_id))
+    sign_in(client, chain.actors["other_hospital"])
+    html = html_of(scan(client, code))
+    assert 'data-allowed="false"' in html and "阿托伐他汀钙片" in html and code in html
+    facts = re.search(r'data-testid="verdict-pack">(.*?)</dl>', html, re.S)[1]
+    assert chain.hospital.name not in facts and "在库" not in facts and "批号" not in facts
+    assert f'href="{item_url(code)}"' not in html
+
+
 def test_a_code_never_commissioned_is_refused_as_possibly_counterfeit(client, chain):
     sign_in(client, chain.actors["hospital"])
     html = html_of(scan(client, cn20(chain.pack.product_id)))

@@ -83,6 +83,8 @@ def _pack_facts(session, verdict: verification.Verdict) -> tuple[dict[str, Any] 
     if item is None:
         return None, None
     trade = session.get(TradeItem, item.trade_item_id)
+    if not may_read_item(session, g.actor, item):  # never held it: only what is printed on the box
+        return {"product": trade.name, "code": item.code_text}, trade
     custodian = get_organisation(session, org_id=item.custodian_org_id, actor=g.actor)
     facts = {
         "product": trade.name,
