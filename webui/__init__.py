@@ -29,11 +29,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from webui.auth import init_auth
     from webui.db import init_db
     from webui.errors import init_errors
+    from webui.headers import init_security_headers
     from webui.i18n import init_i18n
     from webui.pages import init_pages
     from webui.requestid import init_request_ids
 
     init_request_ids(app)
+    init_security_headers(app)
     init_db(app)
     init_auth(app)
     init_i18n(app)

@@ -177,3 +177,20 @@ def test_gunicorn_serves_wsgi_app(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_every_response_forbids_framing_and_sniffing(client, app):
+    for path in ("/login", "/api/v1/me", "/assets/vendor/plotly.min.js", "/no-such-page"):
+        headers = client.get(path).headers
+        assert headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert headers["X-Content-Type-Options"] == "nosniff" and headers["Referrer-Policy"] == "same-origin"
+        assert "Strict-Transport-Security" not in headers  # only in production, behind HTTPS
+
+
+def test_production_pins_https(tmp_path):
+    from webui import create_app
+
+    app = create_app({"YAOLIAN_ENV": "production", "DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}"})
+    response = app.test_client().get("/login")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    app.extensions["yaolian.engine"].dispose()
