@@ -200,8 +200,11 @@ def get_user(session: Session, *, user_id: int, actor: Actor) -> User:
     return user
 
 
-def actor_for_user(session: Session, user_id: int, *, request_id: str | None = None) -> Actor | None:
-    """Build the actor of an active user in an active organisation, or None."""
+def actor_for_user(
+    session: Session, user_id: int, *, request_id: str | None = None, generation: int | None = None
+) -> Actor | None:
+    """Build the actor of an active user in an active organisation, or None; with ``generation`` (a browser
+    session's), None also when the user has signed out since that session began."""
     row = session.exec(
         sa.select(User, Organisation)
         .join(Organisation, Organisation.id == User.organisation_id)
@@ -210,7 +213,22 @@ def actor_for_user(session: Session, user_id: int, *, request_id: str | None = N
     if row is None:
         return None
     user, org = row
+    if generation is not None and generation != user.session_generation:
+        return None
     return Actor(user.id, user.username, org.id, OrgKind(org.kind), user_roles(session, user.id), request_id)
+
+
+def session_generation(session: Session, user_id: int) -> int:
+    """Return the user's current browser-session generation (stored in the session cookie at sign-in)."""
+    return session.exec(sa.select(User.session_generation).where(User.id == user_id)).scalar_one()
+
+
+def end_sessions(session: Session, *, actor: Actor) -> None:
+    """Sign the actor out everywhere: every browser session made so far stops signing them in (audited)."""
+    session.execute(
+        sa.update(User).where(User.id == actor.user_id).values(session_generation=User.session_generation + 1)
+    )
+    record_audit(session, actor=actor, action="user.signed_out", object_type="user", object_id=actor.user_id)
 
 
 # ---------------------------------------------------------------- logins

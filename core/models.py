@@ -55,6 +55,8 @@ class User(SQLModel, table=True):
     preferred_locale: str | None = Field(default=None, sa_column=sa.Column(sa.String(8)))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime, nullable=False))
     last_login_at: dt.datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
+    # Raised when the user signs out: a browser session made before then no longer signs anyone in.
+    session_generation: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
 
 
 class UserRole(SQLModel, table=True):

@@ -31,19 +31,23 @@ class ApiAwareSessionInterface(SecureCookieSessionInterface):
 class SessionUser(UserMixin):
     """The signed-in web user, carrying the actor the services need."""
 
-    def __init__(self, actor: Actor) -> None:
+    def __init__(self, actor: Actor, generation: int = 0) -> None:
         self.actor = actor
+        self.generation = generation
 
     def get_id(self) -> str:
-        return str(self.actor.user_id)
+        # "<user id>.<generation>": signing out raises the user's generation, so this cookie stops working (Flask
+        # keeps the session in the cookie itself: without this a copy taken before sign-out would stay valid).
+        return f"{self.actor.user_id}.{self.generation}"
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> SessionUser | None:
-    if not user_id.isdigit():
+def _load_user(session_id: str) -> SessionUser | None:
+    user_id, _, generation = session_id.partition(".")
+    if not user_id.isdigit() or not generation.isdigit():
         return None
-    actor = accounts.actor_for_user(get_db(), int(user_id), request_id=g.get("request_id"))
-    return SessionUser(actor) if actor else None
+    actor = accounts.actor_for_user(get_db(), int(user_id), request_id=g.get("request_id"), generation=int(generation))
+    return SessionUser(actor, int(generation)) if actor else None
 
 
 def public(view: Callable[..., Any]) -> Callable[..., Any]:

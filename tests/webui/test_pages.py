@@ -96,6 +96,22 @@ def test_signing_in_returns_only_to_a_page_of_this_site(client, factory, target,
     assert response.status_code == 302 and response.headers["Location"] == lands_on
 
 
+def test_a_session_cookie_copied_before_signing_out_no_longer_signs_in(app, client, factory):
+    from core.models import AuditRecord
+
+    user = group_user(factory, "pharmacy")
+    sign_in(client, user)
+    assert client.get("/home/pharmacy").status_code == 200
+    copied = client.get_cookie("session").value  # as taken from a shared counter's browser
+    post_form(client, "/logout", {}, form_page="/home/pharmacy")
+    thief = app.test_client()
+    thief.set_cookie("session", copied)
+    assert thief.get("/home/pharmacy").status_code == 302  # sent to sign in
+    assert factory.db.exec(sa.select(AuditRecord).where(AuditRecord.action == "user.signed_out")).first()
+    sign_in(client, user)  # signing in again works, with a new session
+    assert client.get("/home/pharmacy").status_code == 200
+
+
 def test_wrong_password_is_refused_on_the_form(client, factory):
     user = group_user(factory, "pharmacy")
     token = csrf_token(client, "/login")

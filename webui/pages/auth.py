@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -52,7 +52,7 @@ def login():
         else:
             actor = accounts.actor_for_user(session_db, user.id, request_id=g.request_id)
             session.clear()
-            login_user(SessionUser(actor))
+            login_user(SessionUser(actor, accounts.session_generation(session_db, user.id)))
             return redirect(_safe_next(request.args.get("next")) or url_for("home_pages.home"))
     elif request.method == "POST":
         status = 422
@@ -76,7 +76,9 @@ def _safe_next(target: str | None) -> str | None:
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    """Sign out."""
+    """Sign out: this browser session, and any copy of its cookie, stops signing the user in."""
+    if current_user.is_authenticated:
+        accounts.end_sessions(get_db(), actor=current_user.actor)
     logout_user()
     flash(_("You have signed out."), "success")
     return redirect(url_for("auth_pages.login"))
