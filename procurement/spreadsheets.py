@@ -1,4 +1,4 @@
-"""Reading uploaded spreadsheets (.xlsx through pandas and openpyxl, or CSV) and writing .xlsx reports and exports.
+"""Reading uploaded spreadsheets (.xlsx through openpyxl, or CSV through pandas) and writing .xlsx reports and exports.
 
 Nothing here knows what the rows mean: importers map the header to their fields and parse each cell with the
 helpers below, which raise :class:`CellError` naming the rule a cell broke. Row numbers are the ones the user sees
@@ -30,6 +30,10 @@ MONEY_PLACES = 4
 _TRUE = {"是", "y", "yes", "true", "1", "√", "✓", "✔"}
 _FALSE = {"否", "n", "no", "false", "0", "×", "✗", "-", "—", ""}
 _CSV_EXTRA = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+# What one uploaded worksheet may hold: above any import's own row limit, far below what a crafted file could claim.
+MAX_SHEET_ROWS = 1_000_000
+MAX_SHEET_COLUMNS = 200
+MAX_SHEET_INFLATED_BYTES = 512 * 1024**2  # the workbook's XML parts, unpacked
 _HEADER_FILL = PatternFill("solid", fgColor="DDE7F0")
 _ERROR_FILL = PatternFill("solid", fgColor="F8D7DA")
 
@@ -84,14 +88,61 @@ def _pad(row: Sequence[str], width: int) -> list[str]:
 
 
 def _read_excel(data: bytes) -> list[list[str]]:
+    """Read the first worksheet's cells as text, within the limits: a workbook is a zip of XML, and a few kilobytes
+    can name a cell at XFD1048576, which a reader padding every row to the widest would expand to billions of cells.
+
+    The parts' declared sizes are checked before anything is inflated; rows are read one at a time in openpyxl's
+    read-only mode, each as wide as its own cells, and more rows or columns than allowed are refused by name.
+    Cell values come out as the text pandas gave before: whole numbers without ``.0``, dates as ``YYYY-MM-DD HH:MM:SS``.
+    """
     try:
-        frame = pd.read_excel(
-            io.BytesIO(data), sheet_name=0, header=None, dtype=str, keep_default_na=False, na_filter=False,
-            engine="openpyxl",
-        )  # fmt: skip
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, TypeError) as exc:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            inflated = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise SheetError("unreadable_file", "the file is not a readable Excel workbook (.xlsx)") from exc
-    return frame.values.tolist()
+    if inflated > MAX_SHEET_INFLATED_BYTES:
+        limit = MAX_SHEET_INFLATED_BYTES // 1024**2
+        raise SheetError("file_too_large", f"the workbook unpacks to {inflated // 1024**2:,} MB; at most {limit} MB")
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        try:
+            return _excel_rows(workbook.worksheets[0])
+        finally:
+            workbook.close()
+    except SheetError:
+        raise
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, TypeError, IndexError) as exc:
+        raise SheetError("unreadable_file", "the file is not a readable Excel workbook (.xlsx)") from exc
+
+
+def _excel_rows(sheet) -> list[list[str]]:
+    rows: list[list[str]] = []
+    used = 0  # columns up to the last one holding a value in any row
+    # The declared dimension may be anything: without it, openpyxl neither pads rows to it nor fills the rows it says
+    # exist, and each row is only as wide as its own last cell (checked at once below).
+    sheet.reset_dimensions()
+    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+        if number > MAX_SHEET_ROWS + 1:
+            raise SheetError("sheet_too_long", f"the sheet has more than {MAX_SHEET_ROWS:,} rows after the header",
+                             row=number)  # fmt: skip
+        cells = [_cell_text(value) for value in values]
+        filled = max((i + 1 for i, cell in enumerate(cells) if cell != ""), default=0)
+        if filled > MAX_SHEET_COLUMNS:
+            raise SheetError("sheet_too_wide", f"row {number} has cells beyond column {MAX_SHEET_COLUMNS}",
+                             row=number)  # fmt: skip
+        used = max(used, filled)
+        rows.append(cells)
+    while rows and not any(rows[-1]):  # trailing blank rows (a formatted but empty range) are not rows
+        rows.pop()
+    return [row[:used] + [""] * (used - len(row)) for row in rows]
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _read_csv(data: bytes) -> list[list[str]]:
