@@ -14,6 +14,7 @@ from stdnum.exceptions import ValidationError as StdnumError
 
 from core.actor import Actor
 from core.audit import record_audit
+from core.db import serialize_writers
 from core.errors import CONFLICT, RATE_LIMITED, UNAUTHENTICATED, DomainError, invalid, not_found
 from core.models import ApiToken, LoginAttempt, Organisation, User, UserRole
 from core.pagination import Page, paginate
@@ -249,6 +250,9 @@ def authenticate(
     Refusals carry ``keep_work`` so that the failed attempt is committed even though the request fails.
     """
     key = username.strip().lower()[:64]
+    # Attempts on one account take turns (PostgreSQL; SQLite's write lock already does): else parallel guesses would
+    # all read the failure count before any of them is recorded, and the per-account limit would not hold.
+    serialize_writers(session, f"login:{key}")
     since = now - policy.window
     failures = (
         sa.select(sa.func.count()).select_from(LoginAttempt).where(~LoginAttempt.succeeded, LoginAttempt.at >= since)
