@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webui.config import load_config
 
@@ -21,6 +22,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         settings.update(config)
     app = Flask(__name__, instance_path=settings["INSTANCE_PATH"], instance_relative_config=False)
     app.config.update(settings)
+    if app.config.get("PROXY_HOPS"):  # the client's own address for sign-in limits and logs, not the proxy's
+        hops = int(app.config["PROXY_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.json.sort_keys = False  # keys in schema order; sorting every response costs time for nothing
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 

@@ -105,6 +105,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "TOKEN_MAX_TTL_DAYS": _int(env, "YAOLIAN_TOKEN_MAX_TTL_DAYS", 365),
         # An audit run with no heartbeat for this long, whose process is on another host, is marked interrupted.
         "AUDIT_RUN_STALE_MINUTES": _int(env, "YAOLIAN_AUDIT_RUN_STALE_MINUTES", 120),
+        # Reverse proxies in front of the app whose X-Forwarded-For / -Proto are trusted (0: none, the default).
+        "PROXY_HOPS": _int(env, "YAOLIAN_PROXY_HOPS", 0),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": mode == "production",

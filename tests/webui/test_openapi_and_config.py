@@ -194,3 +194,28 @@ def test_production_pins_https(tmp_path):
     response = app.test_client().get("/login")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
     app.extensions["yaolian.engine"].dispose()
+
+
+def test_behind_a_configured_proxy_the_clients_address_counts(tmp_path):
+    from flask import request
+
+    from webui import create_app
+
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}", "PROXY_HOPS": 1})
+
+    @app.route("/_whoami")
+    def whoami():
+        return request.remote_addr
+
+    client = app.test_client()
+    forwarded = client.get(
+        "/_whoami", headers={"X-Forwarded-For": "203.0.113.9"}, environ_base={"REMOTE_ADDR": "10.0.0.1"}
+    )
+    assert forwarded.get_data(as_text=True) == "203.0.113.9"
+    plain = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'q.db'}"})
+    plain.add_url_rule("/_whoami", view_func=whoami)
+    spoofed = plain.test_client().get("/_whoami", headers={"X-Forwarded-For": "203.0.113.9"},
+                                      environ_base={"REMOTE_ADDR": "10.0.0.1"})  # fmt: skip
+    assert spoofed.get_data(as_text=True) == "10.0.0.1"  # without a proxy configured the header is not trusted
+    for made in (app, plain):
+        made.extensions["yaolian.engine"].dispose()
