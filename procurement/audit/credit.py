@@ -29,6 +29,7 @@ from procurement.audit.credit_rating import rate_case
 from procurement.audit.credit_rules import CASE_PRODUCTS, default_version, rule_set, window_end
 from procurement.audit.credit_run import run_period
 from procurement.catalogue import Product
+from procurement.orders.supply import china_today
 from procurement.tenders.setup import FOUR_PLACES, money_value
 
 __all__ = ["CaseIn", "case_view", "get_case", "is_active", "list_cases", "public_ratings", "ratings", "record_case",
@@ -40,7 +41,11 @@ RECORDERS = (Role.AUDITOR, Role.ADMIN)
 
 @dataclass(frozen=True)
 class CaseIn:
-    """A misconduct case as an auditor records it (the API and page schemas check its shape)."""
+    """A misconduct case as an auditor records it (the API and page schemas check its shape).
+
+    ``rule_set_version`` may be left out: a case is always rated under the set in force on its decision date (6.0),
+    and naming another is refused.
+    """
 
     supplier_id: int
     category: str
@@ -89,11 +94,23 @@ def _checked(session: Session, data: CaseIn, actor: Actor, today: dt.date) -> di
         raise invalid("decision_date", "is before the conduct date")
     if data.decision_date > today:
         raise invalid("decision_date", "is in the future")
-    version = data.rule_set_version or default_version(data.decision_date)
+    in_force = default_version(data.decision_date)
+    version = data.rule_set_version or in_force
     try:
         rules = rule_set(version)
     except KeyError:
         raise invalid("rule_set_version", "must be 2020 or 2025") from None
+    if version != in_force:  # 6.0 names no transition: a case is rated by the set in force when it was decided
+        if rules["applies_from"] > data.decision_date:
+            why = f"the {version} rules apply to decisions from {rules['applies_from'].isoformat()}"
+        else:
+            why = f"they were replaced by the {in_force} rules from {rule_set(in_force)['applies_from'].isoformat()}"
+        raise invalid(
+            "rule_set_version",
+            f"a case decided on {data.decision_date.isoformat()} is rated under the {in_force} rules, not the "
+            f"{version} rules (6.0): {why}",
+            code="rule_set_not_in_force",
+        )
     if data.evidence_source not in rules["evidence_sources"]:
         allowed = ", ".join(rules["evidence_sources"])
         raise invalid("evidence_source", f"not accepted by the {version} rule set (6.1); one of {allowed}")
@@ -159,7 +176,7 @@ def record_case(
     A retry of the same decision (same supplier, category and document number, same facts) returns the first case.
     """
     actor.require(*RECORDERS)
-    today = today or utcnow().date()
+    today = today or china_today(utcnow())  # decisions are dated by the Chinese calendar day
     number = data.decision_number.strip()
     if not number:
         raise invalid("decision_number", "name the judgment, decision or report (文书编号)")

@@ -1,9 +1,15 @@
 """Consequences and repair of a rated case: sanctions and alerts (6.7), corrective measures and their approval (6.8).
 
-A level whose consequences suspend the firm creates ``SupplierSanction`` rows, which bidding and listing already
-refuse on; they last until the case leaves the window, or until an auditor approves its repair. Every other level
-raises a warning alert to the supplier. A distributor's case names the manufacturer that controlled the conduct;
-the disposal "penetrates" to it: it is sanctioned and alerted alongside.
+A level whose consequences suspend the firm creates ``SupplierSanction`` rows; they last until the case leaves the
+window, or until an auditor approves its repair. On each day one is in force it bars what 6.7 names in its reach:
+new listings and bids are refused, and what already exists stops too: listings and awards drop out of what
+hospitals may order (``procurement.orders.buyable``), so orders for them are refused, and the firm cannot be named
+to deliver an award (``arrangements.assign_distributor``). Existing listings, awards and distributor assignments
+are deliberately not ended: the bar is read by date, so it lifts by itself when the sanction ends, whereas an
+ended listing would stay ended after a repair (6.8). Every other level raises a warning alert to the supplier.
+
+A distributor's case names the manufacturer that controlled the conduct; the disposal "penetrates" to it: it is
+sanctioned and alerted alongside.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from procurement.audit.credit_rules import (
     CREDIT_EXPIRED,
     CREDIT_SUSPENDED,
     CREDIT_WARNING,
+    DISPOSAL_RULE,
     REMOVE_INFLATED_MARGIN,
     describe_rules,
     required_measures,
@@ -62,6 +69,8 @@ def apply_consequences(session: Session, *, case: CreditCase, actor: Actor, toda
     """Create the case's sanctions (once) and raise its alert to each firm concerned; return new alerts.
 
     Nothing happens for a case that does not count (conduct before the system) or is already out of its window.
+    Listings and distributor assignments in the sanctions' reach are left as they are: the sanctions bar them by
+    date (see the module docstring), so a repair restores them.
     """
     if not case.counts or today >= case.window_ends_on or case.repaired_on is not None:
         return 0
@@ -79,7 +88,7 @@ def apply_consequences(session: Session, *, case: CreditCase, actor: Actor, toda
                         session,
                         actor=actor,
                         supplier_id=org_id,
-                        rule="6.7",
+                        rule=DISPOSAL_RULE,
                         reason=f"credit case {case.id} ({case.decision_number}): {case.level} "
                         f"({case.rule_set_version} rules), {where}",
                         starts_on=today,

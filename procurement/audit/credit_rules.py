@@ -55,6 +55,9 @@ MEASURES = (STOP_CONDUCT, DISCIPLINE_STAFF, PUBLIC_APOLOGY, COMPLIANCE_REPORT, R
 # Consequence scopes of a level (6.7).
 CASE_PRODUCTS = "case_products"  # the case products, in every province
 ALL_PRODUCTS_IN_PROVINCE = "all_products_in_province"  # every product of the firm, in the rating province
+# The rule a credit disposal's supplier sanction cites: it bars listing, bidding and distribution (6.7), unlike the
+# VBP violation list (1.8.1), which bars bidding only.
+DISPOSAL_RULE = "6.7"
 
 # Flags rated at the top level directly (6.6).
 BRIBED_INSURANCE_STAFF = "bribed_insurance_staff"

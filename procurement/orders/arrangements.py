@@ -16,22 +16,35 @@ from sqlmodel import Session
 
 from core.actor import Actor
 from core.audit import record_audit
+from core.db import utcnow
 from core.errors import CONFLICT, DomainError, invalid, not_found
 from core.models import Organisation
 from core.roles import OrgKind, Role
-from procurement.audit.credit_scope import listing_sanction
+from procurement.audit.credit_scope import listing_sanction, supply_sanction
 from procurement.catalogue import Product
 from procurement.orders.models import DistributorAssignment, OfflinePurchase, ProductListing
 from procurement.orders.ordering import HOSPITAL_ROLES
+from procurement.orders.supply import china_today
 from procurement.tenders.models import AgreedVolume, Award
 from procurement.tenders.setup import money_value
 from trace.models import Item, ItemStatus, TradeItem
 
 
 def assign_distributor(
-    session: Session, *, award_id: int, hospital_id: int, distributor_id: int, actor: Actor
+    session: Session,
+    *,
+    award_id: int,
+    hospital_id: int,
+    distributor_id: int,
+    actor: Actor,
+    on: dt.date | None = None,
 ) -> DistributorAssignment:
-    """Name (or change) the distributor that delivers an award to one hospital, as the winning supplier."""
+    """Name (or change) the distributor that delivers an award to one hospital, as the winning supplier.
+
+    A distributor whose credit disposal bars it from supplying the product to that hospital on ``on`` (default:
+    today in China) is refused (6.7). An assignment made earlier stays on record when a sanction starts later: the
+    orders read the sanction by date (``buyable``), so delivery resumes once it ends.
+    """
     award = session.get(Award, award_id)
     if award is None:
         raise not_found("Award", award_id)
@@ -44,6 +57,23 @@ def assign_distributor(
     distributor = session.get(Organisation, distributor_id)
     if distributor is None or distributor.kind not in (OrgKind.DISTRIBUTOR.value, OrgKind.MANUFACTURER.value):
         raise invalid("distributor_id", f"organisation {distributor_id} is not a distributor")
+    hospital = session.get(Organisation, hospital_id)
+    sanction = supply_sanction(
+        session,
+        firm_ids=[distributor_id],
+        product_id=award.product_id,
+        region_code=hospital.region_code,
+        on=on or china_today(utcnow()),
+    )
+    if sanction is not None:
+        until = sanction.ends_on.isoformat() if sanction.ends_on else "further notice"
+        message = f"suspended from distributing product {award.product_id} until {until} (rulebook {sanction.rule})"
+        raise DomainError(
+            CONFLICT,
+            f"organisation {distributor_id} is {message}: {sanction.reason}",
+            code="supplier_suspended",
+            errors={"distributor_id": [message]},
+        )
     stmt = sa.select(DistributorAssignment).where(
         DistributorAssignment.award_id == award.id, DistributorAssignment.hospital_id == hospital_id
     )

@@ -5,6 +5,11 @@ An awarded line is the hospital's agreed volume of a lot (rulebook 1.4) supplied
 volume the winning price still holds until the cycle ends (1.7.1). Any other product listed for the hospital's
 region (挂网) may be bought at its listing price (1.4.1); where the hospital has a winning product of the same
 generic name, the line records it, because that purchase counts against surplus retention (3.6).
+
+A credit disposal in force on the day (6.7: suspended listing and distribution) takes an award or listing out of
+the offer while it lasts, where it reaches the product and the hospital's region and names the delivering firm,
+the winner, or the product's maker or MAH (``credit_scope.disposal_bars``). The listing or award itself is left
+as it is, so the offer returns when the sanction ends or the case is repaired (6.8).
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ import sqlalchemy.orm
 from sqlmodel import Session
 
 from core.models import Organisation
+from procurement.audit.credit_scope import disposal_bars
 from procurement.catalogue import Product
 from procurement.orders.driver_sql import DriverSelect
 from procurement.orders.models import DistributorAssignment, PriceBasis, ProductListing
-from procurement.tenders.models import AgreedVolume, Award, Lot, LotProduct, Tender, TenderStatus
+from procurement.tenders.models import AgreedVolume, Award, Lot, LotProduct, SupplierSanction, Tender, TenderStatus
 
 IN_FORCE = (TenderStatus.AWARDED.value, TenderStatus.IN_FORCE.value)  # awarded: agreements signed, in force soon
 
@@ -115,10 +121,59 @@ def buyable_products(
     return result
 
 
+@dataclass(frozen=True)
+class Suspension:
+    """Why a product the hospital could otherwise order is not offered: a credit disposal in force (6.7)."""
+
+    product_id: int
+    supplier_id: int  # the sanctioned firm
+    rule: str
+    reason: str
+    ends_on: dt.date | None
+
+
+def suspended_products(
+    session: Session | sa.Connection, *, hospital_id: int, on: dt.date, product_ids: Collection[int]
+) -> dict[int, Suspension]:
+    """Return, of ``product_ids``, those awarded or listed for the hospital but barred on ``on`` by a sanction.
+
+    Only for explaining a refusal: :func:`buyable_products` already leaves barred awards and listings out.
+    """
+    wanted = sorted(set(product_ids))
+    if not wanted:
+        return {}
+    conn = connection_of(session)
+    region = conn.execute(_REGION, {"hospital": hospital_id}).scalar_one()
+    found: dict[int, Suspension] = {}
+    for stmt, params in (
+        (_AWARDED_BARRED, {"hospital": hospital_id, "on": on, "products": wanted}),
+        (_LISTED_BARRED, {"region": region, "on": on, "products": wanted}),
+    ):
+        for row in conn.execute(stmt, params).all():
+            if row.product_id not in found:
+                found[row.product_id] = Suspension(row.product_id, row.supplier_id, row.rule, row.reason, row.ends_on)
+    return found
+
+
 # Built once: assembling these statements on every order cost more than running them.
 _DELIVERER = sa.func.coalesce(DistributorAssignment.distributor_id, Award.supplier_id)
 _DELIVERING = sa.orm.aliased(Organisation)
-_AWARDED = (
+_BUYER = sa.orm.aliased(Organisation)
+_BARRED_COLUMNS = (
+    Product.id.label("product_id"),
+    SupplierSanction.supplier_id,
+    SupplierSanction.rule,
+    SupplierSanction.reason,
+    SupplierSanction.ends_on,
+)
+# A credit disposal stops the winner, the distributor it named, and the product's maker or MAH (6.7).
+_AWARD_BARS = disposal_bars(
+    firms=(_DELIVERER, Award.supplier_id, Product.manufacturer_id, Product.mah_id),
+    product_id=Product.id,
+    region=_BUYER.region_code,
+    on=sa.bindparam("on"),
+)
+_AWARDED_ALL = (
     sa.select(
         AgreedVolume.id.label("volume_id"),
         AgreedVolume.agreed_volume,
@@ -151,18 +206,31 @@ _AWARDED = (
         ),
     )
     .join(_DELIVERING, _DELIVERING.id == _DELIVERER)
+    .join(_BUYER, _BUYER.id == AgreedVolume.hospital_id)
     .where(
         AgreedVolume.hospital_id == sa.bindparam("hospital"),
         Tender.status.in_(IN_FORCE),
         Award.cycle_start <= sa.bindparam("on"),
         Award.cycle_end >= sa.bindparam("on"),
     )
-    .order_by(Lot.generic_name, Award.product_id)
+)
+_AWARDED = _AWARDED_ALL.where(~sa.exists().where(*_AWARD_BARS)).order_by(Lot.generic_name, Award.product_id)
+_AWARDED_BARRED = (
+    _AWARDED_ALL.with_only_columns(*_BARRED_COLUMNS)
+    .join(SupplierSanction, sa.and_(*_AWARD_BARS))
+    .where(Product.id.in_(sa.bindparam("products", expanding=True)))
+    .order_by(Product.id, SupplierSanction.id)
 )
 # Every order runs this query: compiled once per database and run on the driver (see driver_sql).
 _AWARDED_ROWS = DriverSelect(_AWARDED)
 _REGION = sa.select(Organisation.region_code).where(Organisation.id == sa.bindparam("hospital"))
-_LISTED = (
+_LISTING_BARS = disposal_bars(
+    firms=(ProductListing.supplier_id, Product.manufacturer_id, Product.mah_id),
+    product_id=Product.id,
+    region=sa.bindparam("region"),
+    on=sa.bindparam("on"),
+)
+_LISTED_ALL = (
     sa.select(
         ProductListing.id.label("listing_id"),
         ProductListing.price,
@@ -181,9 +249,17 @@ _LISTED = (
         sa.or_(ProductListing.ends_on.is_(None), ProductListing.ends_on >= sa.bindparam("on")),
         sa.bindparam("region").startswith(ProductListing.region_prefix),
     )
-    .order_by(Product.generic_name, ProductListing.price, ProductListing.id)
+)
+_LISTED = _LISTED_ALL.where(~sa.exists().where(*_LISTING_BARS)).order_by(
+    Product.generic_name, ProductListing.price, ProductListing.id
 )
 _LISTED_SOME = _LISTED.where(ProductListing.product_id.in_(sa.bindparam("products", expanding=True)))
+_LISTED_BARRED = (
+    _LISTED_ALL.with_only_columns(*_BARRED_COLUMNS)
+    .join(SupplierSanction, sa.and_(*_LISTING_BARS))
+    .where(ProductListing.product_id.in_(sa.bindparam("products", expanding=True)))
+    .order_by(Product.id, SupplierSanction.id)
+)
 
 
 def _listed_rows(conn: sa.Connection, *, region: str, on: dt.date, product_ids: list[int] | None):

@@ -262,6 +262,26 @@ def test_bad_and_repeated_cases(world, db, factory):
         credit.list_cases(db, actor=world.hospitals[0])
 
 
+def test_a_case_is_rated_under_the_rule_set_in_force_on_its_decision_date(world, db):
+    decided_2026 = {"conduct_date": dt.date(2025, 9, 1), "decision_date": dt.date(2026, 1, 10),
+                    "cumulative_amount": D("1200000")}  # fmt: skip
+    for version, fields in (("2020", decided_2026), ("2025", {})):  # the milder 2020 set; 2025 before 07-01
+        with pytest.raises(DomainError) as caught:
+            _record(world, _case(world, 1, rule_set_version=version, **fields))
+        assert caught.value.code == "rule_set_not_in_force" and list(caught.value.errors) == ["rule_set_version"]
+        assert "2025-07-01" in caught.value.message
+    case = _record(world, _case(world, 1, rule_set_version="2025", **decided_2026))
+    assert (case.rule_set_version, case.level) == ("2025", "most_serious")  # 2020 would have rated it serious
+
+
+def test_a_decision_dated_today_in_china_is_not_in_the_future(world, db, monkeypatch):
+    monkeypatch.setattr(credit, "utcnow", lambda: dt.datetime(2026, 3, 4, 23, 30, tzinfo=dt.UTC))  # 07:30 Beijing
+    data = _case(world, 0, conduct_date=dt.date(2025, 9, 1), decision_date=dt.date(2026, 3, 5),
+                 cumulative_amount=D("20000"))  # fmt: skip
+    case, created = credit.record_case(db, data=data, actor=world.auditor)
+    assert created and (case.decision_date, case.level) == (dt.date(2026, 3, 5), "dishonest")
+
+
 def test_the_demo_cases_rate_shaxi_serious_and_warn_ludao_and_minhai(db, factory):
     from scripts.demo.audit_credit import load_demo_credit
     from scripts.demo.world import INSURANCE_BUREAU, LUDAO, MINHAI, SHAXI

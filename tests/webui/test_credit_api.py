@@ -15,6 +15,7 @@ from core.roles import OrgKind, Role
 from core.schema import upgrade
 from procurement.audit.credit_models import CreditCase
 from procurement.catalogue import Product
+from procurement.orders.supply import china_today
 from procurement.tenders.models import SupplierSanction
 from tests.factories import PASSWORD, make_uscc
 
@@ -132,7 +133,7 @@ def test_repair_then_approval_clears_the_level_and_ends_the_sanctions(api, parti
     assert rep.post(f"{url}/approval", json={}).status_code == 403
     approved = auditor.post(f"{url}/approval", json={"note": "同意修复"})
     assert approved.status_code == 200, approved.json
-    today = utcnow().date().isoformat()
+    today = china_today(utcnow()).isoformat()
     assert (approved.json["status"], approved.json["repaired_on"], approved.json["missing_measures"]) == (
         "repaired", today, [],
     )  # fmt: skip
@@ -141,6 +142,31 @@ def test_repair_then_approval_clears_the_level_and_ends_the_sanctions(api, parti
     assert auditor.get("/api/v1/credit/ratings").json == []
     again = auditor.post(f"{url}/approval", json={})
     assert again.status_code == 409 and again.json["code"] == "case_not_open"
+
+
+def test_an_approval_at_seven_in_the_morning_in_beijing_is_dated_that_day(api, parties, monkeypatch):
+    from webui.api import credit as credit_api
+
+    monkeypatch.setattr(credit_api, "utcnow", lambda: dt.datetime(2026, 3, 4, 23, 0, tzinfo=dt.UTC))
+    auditor = api(parties["auditor"])
+    case = auditor.post("/api/v1/credit/cases", json=_body(parties)).json
+    assert [s["starts_on"] for s in case["sanctions"]] == ["2026-03-05"]
+    measures = [{"measure": m, "evidence": f"证明{m}"} for m in ALL_SIX if m != "public_apology"]
+    url = f"/api/v1/credit/cases/{case['id']}"
+    assert api(parties["reps"][0]).post(f"{url}/repairs", json={"measures": measures}).status_code == 201
+    approved = auditor.post(f"{url}/approval", json={})
+    assert approved.status_code == 200, approved.json
+    assert (approved.json["repaired_on"], [s["ends_on"] for s in approved.json["sanctions"]]) == (
+        "2026-03-05", ["2026-03-04"],
+    )  # fmt: skip
+
+
+def test_a_rule_set_not_in_force_on_the_decision_date_is_refused(api, parties):
+    body = _body(parties, decision_date="2026-01-10", conduct_date="2025-09-01", single_amount=None,
+                 cumulative_amount="1200000", rule_set_version="2020")  # fmt: skip
+    response = api(parties["auditor"]).post("/api/v1/credit/cases", json=body)
+    assert response.status_code == 422 and response.json["code"] == "rule_set_not_in_force"
+    assert list(response.json["errors"]["json"]) == ["rule_set_version"]
 
 
 def test_simultaneous_retries_record_one_case(fresh_database_url, pg_server):

@@ -7,6 +7,7 @@ from flask_smorest import Blueprint
 from core.db import utcnow
 from core.pagination import MAX_PER_PAGE, Page
 from procurement.audit import credit, credit_disposal
+from procurement.orders.supply import china_today
 from webui.api import credit_schemas as s
 from webui.api.common import actor, db, page_items
 
@@ -16,7 +17,7 @@ blp = Blueprint(
 
 
 def _today():
-    return utcnow().date()
+    return china_today(utcnow())  # cases, repairs and approvals are dated by the Chinese calendar day
 
 
 @blp.route("/credit/cases", methods=["GET"])

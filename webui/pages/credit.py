@@ -15,6 +15,7 @@ from core.db import utcnow
 from core.errors import DomainError
 from core.roles import OrgKind, Role
 from procurement.audit import credit, credit_disposal
+from procurement.orders.supply import china_today
 from webui.db import get_db
 from webui.pages.common import all_organisations, page_number, role_required, show_domain_error
 from webui.pages.credit_forms import (
@@ -50,7 +51,7 @@ LABELS = {
 
 
 def _today():
-    return utcnow().date()
+    return china_today(utcnow())  # decisions and repairs are dated by the China calendar day, as the services judge
 
 
 @bp.route("/public", methods=["GET"])
