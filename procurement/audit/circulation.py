@@ -20,7 +20,7 @@ from core.errors import invalid
 from core.params import ParameterSet
 from core.roles import Role
 from procurement.audit import circulation_channel, circulation_stock, circulation_volume
-from procurement.audit.circulation_common import Finding
+from procurement.audit.circulation_common import Finding, alerted_months
 from procurement.audit.circulation_finance import IndicatorRow, indicators
 from procurement.audit.circulation_rules import CIRCULATION_RULES, OUT_OF_CATALOGUE, REVENUE_STRUCTURE, describe
 from procurement.audit.parts import PartSummary, Progress
@@ -124,8 +124,11 @@ def run_period(
     summary.findings = len(findings)
     severities = rules["severities"]
     by_code: dict[str, int] = {}
+    covered = alerted_months(session, findings, source=SOURCE)
     for finding in findings:
         by_code[finding.code] = by_code.get(finding.code, 0) + 1
+        if finding.dedupe_key in covered:
+            continue  # raised before under the older key of its rows
         _alert, new = raise_alert_once(
             session,
             dedupe_key=finding.dedupe_key,

@@ -10,7 +10,8 @@ Three checks over the trace record of a period, all on sales units (小码; a ca
 - ``dispensed_off_channel``: a pack dispensed by a hospital that did not receive it on a platform shipment and is not
   in the receiving hospital's medical community.
 
-Ship findings are grouped per capture batch (one delivery), dispensing findings per hospital, product and month.
+Ship findings are grouped per capture batch (one delivery), dispensing findings per hospital, product and month;
+a month's dispensing finding is raised once, whichever periods covering the month are run.
 """
 
 from __future__ import annotations
@@ -206,6 +207,7 @@ def dispensed_off_channel(
                     object_type="trade_item",
                     object_id=str(int(trade_item_id)),
                     ids=[int(i) for i in group["event_id"]],
+                    month=month,  # periods that overlap, or more dispensings that month, are the same finding
                     evidence={
                         "check": "dispensed_off_channel",
                         "rule": "0.7",

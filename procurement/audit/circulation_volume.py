@@ -9,7 +9,8 @@ or stock passed on elsewhere (3.9). One alert per agreed volume and agreement ye
 ``above_history_factor`` × the same month a year before, or × the mean of the ``history_trailing_months`` months
 before it. A month with fewer than ``history_min_packs`` is not judged; a baseline of zero is missing (no history),
 not a reason to flag, and so is a trailing window that starts before the hospital first bought the product. Whole
-calendar months (in China) that the period touches are judged.
+calendar months (in China) that the period touches are judged, and one alert is raised per hospital, product and
+month: a receipt added to a month already alerted, or a later run over the same month, raises no second alert.
 """
 
 from __future__ import annotations
@@ -153,6 +154,7 @@ def above_history(session: Session, *, start: dt.date, end: dt.date, rules: Para
                 object_type="product",
                 object_id=str(int(product_id)),
                 ids=[int(i) for i in group["receipt_id"]],
+                month=month,  # one finding per hospital, product and month, however many receipts it gains
                 evidence={
                     "rule": "3.9",
                     "product_id": int(product_id),

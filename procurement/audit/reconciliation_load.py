@@ -22,18 +22,14 @@ from procurement.catalogue import Product
 from procurement.orders.invoice_checks import to_fen
 from procurement.orders.models import OrderLine, PackStatus, ProductListing, Receipt, Shipment, ShipmentPack
 from procurement.orders.money_models import Invoice, InvoiceLine, Payment
+from procurement.orders.progress import day_bounds
 from procurement.tenders.models import Award
 
 
-def _moment(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-
-
 def scope(start: dt.date, end: dt.date) -> sa.Subquery:
-    """Return the ids of the shipments with a receipt, an invoice or a payment in [start, end)."""
-    received = sa.select(Receipt.shipment_id).where(
-        Receipt.received_at >= _moment(start), Receipt.received_at < _moment(end)
-    )
+    """Return the ids of the shipments with a receipt, an invoice or a payment in [start, end) (China days)."""
+    low, high = day_bounds(start, end - dt.timedelta(days=1))
+    received = sa.select(Receipt.shipment_id).where(Receipt.received_at >= low, Receipt.received_at < high)
     invoiced = sa.select(Invoice.shipment_id).where(Invoice.issued_on >= start, Invoice.issued_on < end)
     paid = (
         sa.select(Invoice.shipment_id)
@@ -154,15 +150,22 @@ def _in_force(model, start: dt.date, end: dt.date):
     return sa.and_(model.valid_from < end, sa.or_(model.valid_to.is_(None), model.valid_to > start))
 
 
+def _utc_instant(moment: dt.datetime) -> pd.Timestamp:
+    return pd.Timestamp(moment).tz_convert("UTC").tz_localize(None)  # as ``shipped_on`` holds it
+
+
 def _remote(session: Session, shipments: pd.DataFrame) -> pd.Series:
     """Return whether each shipment's hospital was on the remote-area list on the day it shipped (rulebook 4.4)."""
+    # The list's dates are calendar days in China: a shipment at 07:30 Beijing time on the day a listing starts is
+    # covered by it, although the day before in UTC. ``shipped_on`` holds UTC instants, so compare with the instants
+    # that open and close the listing's days.
     areas = session.exec(sa.select(RemoteArea.region_prefix, RemoteArea.valid_from, RemoteArea.valid_to)).all()
     remote = pd.Series(False, index=shipments.index)
+    shipped = shipments["shipped_on"]
     for prefix, valid_from, valid_to in areas:
-        day = shipments["shipped_on"].dt.normalize()
-        in_force = day >= pd.Timestamp(valid_from)
+        in_force = shipped >= _utc_instant(day_bounds(valid_from, valid_from)[0])
         if valid_to is not None:
-            in_force &= day < pd.Timestamp(valid_to)
+            in_force &= shipped < _utc_instant(day_bounds(valid_to, valid_to)[0])
         remote |= shipments["region_code"].astype(str).str.startswith(prefix) & in_force
     return remote
 

@@ -3,10 +3,11 @@
 Per hospital × generic name (the lot of an agreed volume) × agreement year of the tender cycle:
 
     Budget      = agreed volume base × pre-tender weighted average price × fund pay ratio × insured share   (3.1)
-    Spend       = (winning units up to the agreed volume × winning price + non-winning spend)
-                  × fund pay ratio × insured share                                                          (3.2, 3.6)
+    Spend       = (winning units up to the agreed volume × winning price + non-winning spend + off-platform spend,
+                   its winning products too up to the agreed volume) × fund pay ratio × insured share        (3.2, 3.6)
     SurplusBase = max(0, Budget − Spend)                                                                     (3.2)
-    Retained    = SurplusBase × ratio(tier(score)) if the agreed volume is completed and the assessment passed (3.3)
+    Retained    = SurplusBase × ratio(tier(score)), rounded down to the fen, if the agreed volume is completed
+                  and the assessment passed                                                                 (3.3)
 
 The arithmetic lives in :mod:`surplus_calc`, the facts in :mod:`surplus_data`, the policy numbers in
 :mod:`surplus_rules`. Each stored result keeps its breakdown and the parameter set's ``describe()``; computing a
@@ -81,6 +82,7 @@ def _retained_before(session: Session, fact: Facts) -> SurplusResult | None:
             SurplusResult.tender_id != fact.tender_id,
             SurplusResult.final.is_(True),
             SurplusResult.status == ResultStatus.RETAINED.value,
+            SurplusResult.retained > 0,  # a result that retained nothing has not "completed a cycle with retention"
             SurplusResult.year_end <= fact.year_start,
         )
         .order_by(SurplusResult.year_end.desc(), SurplusResult.id.desc())
@@ -199,7 +201,7 @@ def _raise_alerts(session: Session, actor: Actor, params: ParameterSet, result, 
             object_type="surplus_result", object_id=result.id, subject=fact.hospital_id,
             evidence={**base, "score": str(result.score), "indicators": outcome.breakdown["indicators"]},
         )  # fmt: skip
-    factor = Decimal(params["base_above_history_factor"])
+    factor = rules.decimal_of(params["base_above_history_factor"], "base_above_history_factor")
     if fact.historical_use and fact.annual_base >= factor * fact.historical_use:
         findings += 1
         raised += _alert(

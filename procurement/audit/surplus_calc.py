@@ -2,7 +2,8 @@
 
 Pure functions over :class:`Facts` (what the platform and the bureau's inputs say) and a parameter set, so every
 term can be checked by hand; the result carries a breakdown naming each term, its value, its formula and where the
-value came from. Amounts are exact until the end, where each published amount is rounded to the fen.
+value came from. Amounts are exact until the end, where each published amount is rounded to the fen: half up, except
+the retained amount, which is rounded down so that it never passes the cap of 3.3.
 """
 
 from __future__ import annotations
@@ -55,8 +56,10 @@ class Facts:
     non_winning_amount: Decimal = Decimal(0)
     non_winning_packs: int = 0
     non_winning_receipt_ids: list[int] = field(default_factory=list)
-    offline_amount: Decimal = Decimal(0)  # declared off-platform purchases naming a product of the generic name
+    offline_amount: Decimal = Decimal(0)  # declared off-platform purchases of the lot's products (all of them)
     offline_ids: list[int] = field(default_factory=list)
+    offline_winning_amount: Decimal = Decimal(0)  # … the part naming a winning product of the lot
+    offline_winning_units: Decimal = Decimal(0)  # … that part in comparable units, at the award's price per unit
     on_time: dict[str, Any] | None = None  # payments.on_time_rate over the measured days
     offline_share: dict[str, Any] | None = None  # {"share", "platform", "offline"} of the hospital's drugs
     historical_use: int | None = None  # average annual use before the tender (demand reports), comparable units
@@ -186,7 +189,7 @@ def _indicator_values(f: Facts, counted_spend_all: Decimal) -> dict[str, tuple[D
 
 def assess(params: ParameterSet, values: dict[str, tuple[Decimal | None, str, str]]) -> tuple[Decimal, list[dict]]:
     """Score each indicator on its curve and weigh them into the published score (3.5)."""
-    weights = {name: Decimal(params["weights"][name]) for name in INDICATORS}
+    weights = {name: rules.decimal_of(params["weights"][name], f"weights.{name}") for name in INDICATORS}
     present = [name for name in INDICATORS if values[name][0] is not None]
     reweight = params["missing_indicator"] == rules.REWEIGHT
     total_weight = sum((weights[n] for n in present), Decimal(0)) if reweight else Decimal(100)
@@ -247,6 +250,19 @@ def compute(f: Facts, params: ParameterSet, *, fund: tuple[Decimal, str] | None)
     counted_units = min(received, Decimal(agreed)) if params["exclude_above_agreed"] else received
     counted_amount = amount * counted_units / received if received else Decimal(0)
     price = amount / received if received else None
+    # Winning products bought off the platform are VBP spending too, and 3.6's cap covers them: they fill what the
+    # platform receipts left of the agreed volume (the platform is the VBP channel, so its purchases count first).
+    off_units, off_winning = f.offline_winning_units, f.offline_winning_amount
+    room = max(Decimal(0), Decimal(agreed) - received)
+    off_counted_units = min(off_units, room) if params["exclude_above_agreed"] else off_units
+    off_excluded = off_winning - off_winning * off_counted_units / off_units if off_units else Decimal(0)
+    excluded_formula = "(received − counted) × winning price (3.6)"
+    if off_winning:
+        excluded_formula += (
+            f"; off-platform purchases of winning products: {_plain(off_units)} units (amount ÷ award price per "
+            f"unit) for {off_winning} yuan, {_plain(off_counted_units)} within the agreed volume left after platform "
+            f"receipts, {_text(off_excluded, '0.0001')} yuan excluded"
+        )
     term("winning_units_received", "Winning units received", _plain(received),
          "packs accepted × units per pack (specification table)", _ids("receipts", f.receipt_ids))  # fmt: skip
     term("winning_unit_price", "Winning price per unit (average of purchases)", _text(price, "0.000001"),
@@ -255,21 +271,22 @@ def compute(f: Facts, params: ParameterSet, *, fund: tuple[Decimal, str] | None)
          "min(received, agreed volume) — units above the agreed volume are outside VBP spending (3.6)", av)  # fmt: skip
     term("winning_spend", "Winning spend counted", _text(counted_amount, "0.0001"),
          "winning units counted × winning price", "")  # fmt: skip
-    term("excluded_above_agreed", "Spend above the agreed volume, excluded", _text(amount - counted_amount, "0.0001"),
-         "(received − counted) × winning price (3.6)", "")  # fmt: skip
+    term("excluded_above_agreed", "Spend above the agreed volume, excluded",
+         _text(amount - counted_amount + off_excluded, "0.0001"), excluded_formula, "")  # fmt: skip
     term("non_winning_spend", "Non-winning spend of the generic name", f.non_winning_amount,
          f"{f.non_winning_packs} packs of non-winning products at their prices (3.2)",
          _ids("receipts", f.non_winning_receipt_ids))  # fmt: skip
     term("offline_spend", "Declared off-platform spend of the generic name", f.offline_amount,
-         "off-platform purchases naming a product of this generic name, months in the year counted whole",
+         "off-platform purchases naming a product of this lot; each month counted whole in the agreement year "
+         "holding most of its days",
          _ids("offline_purchases", f.offline_ids))  # fmt: skip
     values = _indicator_values(f, amount + f.non_winning_amount + f.offline_amount)
     score, indicators = assess(params, values)
     completion = values[COMPLETION][0]
-    threshold = Decimal(params["completion_threshold"])
+    threshold = rules.decimal_of(params["completion_threshold"], "completion_threshold")
     completed = received >= threshold * agreed if agreed else True
     tier, ratio = rules.tier_for(params, score)
-    passed = score >= Decimal(params["pass_score"])
+    passed = score >= rules.decimal_of(params["pass_score"], "pass_score")
     breakdown: dict[str, Any] = {
         "period": {"year_start": f.year_start.isoformat(), "year_end": f.year_end.isoformat(),
                    "measured_to": f.measured_to.isoformat(), "days": days, "full_days": f.full_days,
@@ -285,13 +302,13 @@ def compute(f: Facts, params: ParameterSet, *, fund: tuple[Decimal, str] | None)
                        Decimal(0), breakdown, completed=completed, passed=passed)  # fmt: skip
     fund_ratio, share, wap = fund[0], f.insured_share, f.baseline_price  # type: ignore[index]
     budget = _money(params, base * wap * fund_ratio * share)
-    gross = counted_amount + f.non_winning_amount + f.offline_amount
+    gross = counted_amount + f.non_winning_amount + f.offline_amount - off_excluded
     spend = _money(params, gross * fund_ratio * share)
     surplus_base = max(Decimal(0), budget - spend)
     term("budget", "Budget (3.1)", budget, "base × pre-tender price × pay ratio × insured share, to the fen",
          "rule 3.1")  # fmt: skip
     term("spend", "Actual insurance spending (3.2)", spend,
-         "(winning spend counted + non-winning + off-platform) × pay ratio × insured share, to the fen",
+         "(winning spend counted + non-winning + off-platform counted) × pay ratio × insured share, to the fen",
          "rule 3.2 [P]: applying the pay ratio and insured share to spending is an inference; the sources say only "
          "that spending on the generic name is 'precisely computed' from these factors")  # fmt: skip
     term("surplus_base", "Surplus base (结余测算基数)", surplus_base, "max(0, budget − spending)", "rule 3.2")
@@ -311,8 +328,10 @@ def compute(f: Facts, params: ParameterSet, *, fund: tuple[Decimal, str] | None)
         status, retained = ResultStatus.NO_SURPLUS, Decimal(0)
         why = "spending reached the budget: the surplus base is 0"
     else:
-        status, retained = ResultStatus.RETAINED, _money(params, surplus_base * ratio)
-        why = f"surplus base × {ratio} (≤ {params['retention_cap']}, rule 3.3)"
+        # Rounded down: rounding half up could pay half a fen above the cap of 3.3 (1,000,000.01 × 0.50).
+        status = ResultStatus.RETAINED
+        retained = rules.quantize(surplus_base * ratio, params["money_places"], down=True)
+        why = f"surplus base × {ratio}, rounded down to the fen (≤ {params['retention_cap']}, rule 3.3)"
     term("retained", "Retained (留用)", retained, why, "rule 3.3")
     allocations: list[dict[str, Any]] = []
     if f.members:

@@ -6,6 +6,13 @@ point is a first year. A year the period cuts short is measured to the period's 
 prorated by days, as agreed-volume progress does. Purchases are the packs accepted at receipt on calendar days in
 China, at their order lines' prices (as in progress and the online share), converted to comparable units by the
 lot's specification table.
+
+Declared off-platform purchases are monthly amounts. Each counts once: in the agreement year that holds most of its
+month's days (a tie goes to the later year; 3.7's year from 2022-11-30 holds November 2023, not November 2022), and
+in one lot — the lot whose specification table lists its product, else a lot of the same generic name and dosage
+form, else the first lot of the name. A whole month is kept rather than prorated by days, so that each declaration
+stays one row of one result. A purchase of a winning product of the lot is converted to comparable units at its
+award's price per unit (a declaration has no quantity), so that 3.6's cap can apply to it.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from procurement.orders import payments
 from procurement.orders.models import OfflinePurchase, OrderLine, PurchaseOrder, Receipt, ShipmentPack
 from procurement.orders.online_share import online_share
 from procurement.orders.progress import Period, agreement_period, received_packs
+from procurement.orders.supply import next_month
 from procurement.tenders.models import AgreedVolume, Award, DemandReport, Lot, LotProduct
 
 
@@ -82,22 +90,64 @@ def _non_winning(session: Session, hospitals: set[int], winners: set[int], first
     return out
 
 
-def _offline(session: Session, hospitals: set[int], names: set[str], first: dt.date, last: dt.date) -> dict:
-    """(hospital, generic name) → [amount, ids] of declared off-platform purchases of products of that name."""
+def owns_month(year: Period, month: dt.date) -> bool:
+    """Whether a month's off-platform purchases count in this agreement year: the year holding most of its days."""
+    last = next_month(month) - dt.timedelta(days=1)
+    inside = (min(last, year.end) - max(month, year.start)).days + 1
+    before, after = (year.start - month).days, (last - year.end).days
+    return inside > 0 and inside >= before and inside > after  # a tie goes to the later year
+
+
+def _offline(session: Session, rows: list[tuple], winners: dict[tuple[int, int], Decimal]) -> dict:
+    """(agreed volume, year start) → [amount, ids, winning amount, winning units] of declared off-platform purchases.
+
+    ``rows`` are (volume, lot, hospital, year, measured to); ``winners`` maps (lot, product) to the award's price
+    per pack. Each purchase goes to one row: see the module's description.
+    """
+    hospitals = {volume.hospital_id for volume, *_ in rows}
+    by_name: dict[tuple[int, str], list[tuple]] = defaultdict(list)
+    for row in rows:
+        by_name[(row[0].hospital_id, row[1].generic_name)].append(row)
+    listed = {
+        (lot, product): factor
+        for lot, product, factor in session.exec(
+            sa.select(LotProduct.lot_id, LotProduct.product_id, LotProduct.spec_factor).where(
+                LotProduct.lot_id.in_({lot.id for _v, lot, *_ in rows})
+            )
+        ).all()
+    }
     stmt = (
-        sa.select(OfflinePurchase.id, OfflinePurchase.hospital_id, Product.generic_name, OfflinePurchase.amount)
+        sa.select(OfflinePurchase.id, OfflinePurchase.hospital_id, OfflinePurchase.product_id, OfflinePurchase.month,
+                  OfflinePurchase.amount, Product.generic_name, Product.dosage_form, Product.pack_quantity)
         .join(Product, Product.id == OfflinePurchase.product_id)
         .where(
             OfflinePurchase.hospital_id.in_(hospitals),
-            Product.generic_name.in_(names),
-            OfflinePurchase.month >= first.replace(day=1),
-            OfflinePurchase.month <= last,
+            Product.generic_name.in_({lot.generic_name for _v, lot, *_ in rows}),
+            OfflinePurchase.month >= min(year.start for *_, year, _m in rows).replace(day=1),
+            OfflinePurchase.month <= max(measured for *_, measured in rows),
         )
-    )
-    out: dict[tuple[int, str], list] = defaultdict(lambda: [Decimal(0), []])
-    for row_id, hospital, name, amount in session.exec(stmt).all():
-        out[(hospital, name)][0] += amount
-        out[(hospital, name)][1].append(row_id)
+        .order_by(OfflinePurchase.id)
+    )  # fmt: skip
+    out: dict[tuple[int, dt.date], list] = defaultdict(lambda: [Decimal(0), [], Decimal(0), Decimal(0)])
+    for row_id, hospital, product, month, amount, name, form, pack_quantity in session.exec(stmt).all():
+        candidates = [
+            (volume, lot, year)
+            for volume, lot, _h, year, measured in by_name[(hospital, name)]
+            if month <= measured and owns_month(year, month)
+        ]
+        if not candidates:
+            continue
+        volume, lot, year = min(
+            candidates,
+            key=lambda c: ((c[1].id, product) not in listed, c[1].dosage_form != form, c[0].tender_id, c[1].number),
+        )
+        found = out[(volume.id, year.start)]
+        found[0] += amount
+        found[1].append(row_id)
+        price = winners.get((lot.id, product))
+        if price:
+            found[2] += amount
+            found[3] += amount * pack_quantity * listed.get((lot.id, product), Decimal(1)) / price
     return out
 
 
@@ -169,10 +219,16 @@ def gather_facts(
     rows = [row for group in groups.values() for row in group]
     lots = {lot.id for _v, lot, _h, _y in rows}
     winners_of: dict[int, set[int]] = defaultdict(set)
-    for lot_id, product_id in session.exec(sa.select(Award.lot_id, Award.product_id).where(Award.lot_id.in_(lots))):
+    award_prices: dict[tuple[int, int], Decimal] = {}
+    awards = sa.select(Award.lot_id, Award.product_id, Award.unit_price).where(Award.lot_id.in_(lots))
+    for lot_id, product_id, unit_price in session.exec(awards.order_by(Award.id)):
         winners_of[lot_id].add(product_id)
+        award_prices.setdefault((lot_id, product_id), unit_price)
     prices, shares, members = _inputs(session, {v.tender_id for v, *_ in rows}, {v.hospital_id for v, *_ in rows})
     history = _history(session, [(v.lot_id, v.hospital_id) for v, *_ in rows])
+    offline = _offline(
+        session, [(*row, measured_to) for (_f, measured_to), group in groups.items() for row in group], award_prices
+    )
     rates: dict[tuple[int, dt.date, dt.date], dict | None] = {}
     facts: list[Facts] = []
     for (first, measured_to), group in sorted(groups.items()):
@@ -181,7 +237,6 @@ def gather_facts(
         winning = _winning(session, hospitals, group_lots, first, measured_to)
         winners = set().union(*(winners_of[lot] for lot in group_lots))
         stand_ins = _non_winning(session, hospitals, winners, first, measured_to) if winners else {}
-        offline = _offline(session, hospitals, {lot.generic_name for _v, lot, _h, _y in group}, first, measured_to)
         shares_online = {
             row.hospital_id: row
             for row in online_share(session, actor=actor, start=first, end=measured_to)
@@ -196,7 +251,9 @@ def gather_facts(
                 found = stand_ins.get((volume.hospital_id, winner))
                 if found:
                     packs, nw_amount, nw_receipts = packs + found[0], nw_amount + found[1], nw_receipts | found[2]
-            off_amount, off_ids = offline.get((volume.hospital_id, lot.generic_name), (Decimal(0), []))
+            off_amount, off_ids, off_winning, off_units = offline.get(
+                (volume.id, year.start), (Decimal(0), [], Decimal(0), Decimal(0))
+            )
             key = (volume.hospital_id, first, measured_to)
             if key not in rates:
                 rates[key] = payments.on_time_rate(
@@ -221,7 +278,8 @@ def gather_facts(
                                     f"{'; ' + insured.source if insured.source else ''}") if insured else "",
                     received_units=units, received_amount=amount, receipt_ids=sorted(receipts),
                     non_winning_amount=nw_amount, non_winning_packs=packs, non_winning_receipt_ids=sorted(nw_receipts),
-                    offline_amount=off_amount, offline_ids=sorted(off_ids),
+                    offline_amount=off_amount, offline_ids=sorted(off_ids), offline_winning_amount=off_winning,
+                    offline_winning_units=off_units,
                     on_time=rate if rate and rate["amount_rate"] is not None else None,
                     offline_share=(
                         {"share": 1 - online.platform_amount / online.total_amount, "platform": online.platform_amount,

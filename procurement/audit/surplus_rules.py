@@ -2,8 +2,10 @@
 
 Every number here is policy, and most of it is [U] (3.4 is one city's draft, 3.5 names indicators but no weights):
 a parameter set names its version and the rules it encodes, and :func:`check_rules` refuses a set that cannot be
-applied consistently — a tier table with gaps or overlaps, a ratio above the 50 % of 3.3, weights that do not add
-up to 100 — before it computes anything.
+applied consistently — a tier table with gaps or overlaps, a ratio above the 50 % of 3.3, a passing score that
+retains nothing, weights that do not add up to 100, a rule of 3.3 or 3.6 switched off — before it computes anything.
+Policy numbers may be written as text, integers or floats; every one is read through :func:`decimal_of`, so a float
+such as 80.3 means 80.3, not its binary neighbour.
 
 Tier boundaries (3.4 says A ">80", B "70–80", C "60–70", D "<60"): "> 80" puts 80 itself in B and "< 60" puts 60 in
 C; the source leaves 70 open, and we give it to B, so a score on a shared boundary gets the higher tier except where
@@ -14,7 +16,7 @@ table can be written exactly.
 from __future__ import annotations
 
 import itertools
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from core.alerts import Severity
@@ -39,6 +41,14 @@ BASE_ABOVE_HISTORY = "SURPLUS-BASE-ABOVE-HISTORY"
 CODES = (NOT_COMPLETED, ASSESSMENT_FAILED, BASE_ABOVE_HISTORY)
 
 REWEIGHT, ZERO = "reweight", "zero"
+
+# Rules of 3.3 and 3.6 that a parameter set names but may not switch off: the rulebook states them as rules (with
+# sources from several cities), not as one city's choice, so a set that turns one off is refused, not applied.
+REQUIRED_FLAGS = {
+    "completion_required": "3.3",  # paid only to hospitals that completed the agreed volume
+    "exclude_above_agreed": "3.6",  # quantity above the agreed volume is outside the VBP spending
+    "retain_once_per_generic_name": "3.6",  # a generic name retained over a completed cycle is not counted again
+}
 
 
 def _tier(name: str, lower: str, lower_closed: bool, upper: str, upper_closed: bool, ratio: str) -> dict[str, Any]:
@@ -131,9 +141,14 @@ def _problems_of_tiers(params: ParameterSet, cap: Decimal | None, pass_score: De
             out.append(f"tier {name}: ratio {ratio} is above the 50 % of rule 3.3")
         elif cap is not None and ratio > cap:
             out.append(f"tier {name}: ratio {ratio} is above the set's retention cap {cap}")
-        if pass_score is not None and upper <= pass_score and ratio > 0:
-            out.append(f"tier {name}: scores below the pass mark {pass_score} cannot retain anything")
-        rows.append((lower, upper, bool(tier["lower_closed"]), bool(tier["upper_closed"]), ratio, name))
+        upper_closed = bool(tier["upper_closed"])
+        if pass_score is not None:
+            below_pass = upper < pass_score or (upper == pass_score and not upper_closed)
+            if below_pass and ratio > 0:
+                out.append(f"tier {name}: scores below the pass mark {pass_score} cannot retain anything")
+            elif not below_pass and ratio <= 0:
+                out.append(f"tier {name}: it holds passing scores (pass mark {pass_score}) but retains nothing")
+        rows.append((lower, upper, bool(tier["lower_closed"]), upper_closed, ratio, name))
     if out:
         return out
     rows.sort(key=lambda row: (row[0], row[1]))
@@ -192,6 +207,9 @@ def check_rules(params: ParameterSet) -> ParameterSet:
     pass_score = number("pass_score", SCORE_MIN, SCORE_MAX, "a score between 0 and 100")
     number("completion_threshold", Decimal("0.01"), Decimal(10), "a positive share of the agreed volume")
     number("base_above_history_factor", Decimal(1), Decimal(100), "at least 1")
+    for key, rule in REQUIRED_FLAGS.items():
+        if params[key] is not True:
+            errors[key] = [f"{key} must be true: it is rule {rule}, not a local choice (got {params[key]!r})"]
     if tier_problems := _problems_of_tiers(params, cap, pass_score):
         errors["tiers"] = tier_problems
     weights = params["weights"]
@@ -274,14 +292,14 @@ def curve_score(points: Any, x: Decimal) -> Decimal:
 def tier_for(params: ParameterSet, score: Decimal) -> tuple[str, Decimal]:
     """Return the tier a (published) score falls in and its retention ratio."""
     for tier in params["tiers"]:
-        lower, upper = Decimal(tier["lower"]), Decimal(tier["upper"])
+        lower, upper = decimal_of(tier["lower"], "tiers.lower"), decimal_of(tier["upper"], "tiers.upper")
         above = score > lower or (tier["lower_closed"] and score == lower)
         below = score < upper or (tier["upper_closed"] and score == upper)
         if above and below:
-            return tier["tier"], Decimal(tier["ratio"])
+            return tier["tier"], decimal_of(tier["ratio"], "tiers.ratio")
     raise invalid("score", f"score {score} is outside the tier table")  # check_rules makes this unreachable
 
 
-def quantize(value: Decimal, places: str) -> Decimal:
-    """Round half up to the set's places (money to the fen, the score to two places)."""
-    return value.quantize(Decimal(places), rounding=ROUND_HALF_UP)
+def quantize(value: Decimal, places: Any, *, down: bool = False) -> Decimal:
+    """Round half up (or down) to the set's places (money to the fen, the score to two places)."""
+    return value.quantize(decimal_of(places, "places"), rounding=ROUND_DOWN if down else ROUND_HALF_UP)

@@ -281,3 +281,54 @@ def test_inconsistent_rules_are_refused():
     with pytest.raises(DomainError) as caught:
         circulation_rules("bad", out_of_catalogue_limits={"": Decimal("1.2")})
     assert "between 0 and 1" in caught.value.message
+
+
+def test_a_month_above_past_use_is_alerted_once_however_many_receipts_it_gains(ow, db):
+    rules = circulation_rules("test", history_min_packs=1, history_trailing_months=1)
+    hospital = ow.hospital(0)
+    _received(ow, db, hospital, 2, at=dt.datetime(2026, 5, 20, 2, 0, tzinfo=dt.UTC))
+    _received(ow, db, hospital, 5)  # June: 5 > 2 × 2 (May)
+    assert _run(db, ow, rules=rules).alerts_raised == 1
+    _, late = _received(ow, db, hospital, 1, at=dt.datetime(2026, 6, 25, 2, 0, tzinfo=dt.UTC))
+    again = _run(db, ow, rules=rules)  # June is judged again, with one more receipt: the same finding
+    assert again.figures["findings_by_code"][ABOVE_HISTORY] == 1 and again.alerts_raised == 0
+    [alert] = _alerts(db, ABOVE_HISTORY)
+    assert (alert.evidence["month"], alert.evidence["packs"]) == ("2026-06", 5)
+    assert alert.dedupe_key.endswith(f"org:{hospital.org_id}|product:{alert.object_id}|month:2026-06")
+    assert late.id not in alert.evidence["receipt_ids"]  # the alert stands as raised; the month is not re-raised
+
+
+def test_a_month_alerted_under_the_older_key_of_its_receipts_is_not_raised_again(ow, db):
+    rules = circulation_rules("test", history_min_packs=1, history_trailing_months=1)
+    hospital = ow.hospital(0)
+    _received(ow, db, hospital, 2, at=dt.datetime(2026, 5, 20, 2, 0, tzinfo=dt.UTC))
+    _received(ow, db, hospital, 5)
+    _run(db, ow, rules=rules)
+    [alert] = _alerts(db, ABOVE_HISTORY)
+    alert.dedupe_key = alert.dedupe_key.replace("|month:2026-06", "|0123456789abcdef")  # as keyed before
+    db.flush()
+    _received(ow, db, hospital, 1, at=dt.datetime(2026, 6, 25, 2, 0, tzinfo=dt.UTC))
+    assert _run(db, ow, rules=rules).alerts_raised == 0
+    assert [a.id for a in _alerts(db, ABOVE_HISTORY)] == [alert.id]
+    # Another month of the same hospital and product is still its own finding.
+    _received(ow, db, hospital, 13, at=dt.datetime(2026, 7, 10, 2, 0, tzinfo=dt.UTC))  # 13 > 2 × 6 (June)
+    july = _run(db, ow, rules=rules, period=(dt.date(2026, 7, 1), dt.date(2026, 8, 1)))
+    assert july.alerts_raised == 1
+    assert [a.evidence["month"] for a in _alerts(db, ABOVE_HISTORY)] == ["2026-06", "2026-07"]
+
+
+def test_off_channel_dispensing_in_overlapping_periods_is_alerted_once(ow, db):
+    hospital = ow.hospital(1)
+    product = ow.award_of(hospital).product_id
+    early, late = ow.commission(product, 2)
+    at = dt.datetime(2026, 6, 2, 2, 0, tzinfo=dt.UTC)
+    ow.capture(ow.distributor, EventIn(EventType.SHIP, early, to_org_id=hospital.org_id, at=at))
+    ow.capture(hospital, EventIn(EventType.RECEIVE, early, at=at), EventIn(EventType.DISPENSE, early, at=at))
+    ow.capture(ow.distributor, EventIn(EventType.SHIP, late, to_org_id=hospital.org_id))
+    ow.capture(hospital, EventIn(EventType.RECEIVE, late), EventIn(EventType.DISPENSE, late))  # 2026-06-14
+    _run(db, ow, period=(dt.date(2026, 6, 1), dt.date(2026, 6, 10)))
+    [first] = _alerts(db, OFF_CHANNEL, "dispensed_off_channel")
+    assert (first.evidence["month"], first.evidence["packs"]) == ("2026-06", 1)
+    summary = _run(db, ow)  # all of June: both dispensings, the same hospital, product and month
+    assert summary.figures["read"]["dispense_events"] == 2
+    assert [a.id for a in _alerts(db, OFF_CHANNEL, "dispensed_off_channel")] == [first.id]

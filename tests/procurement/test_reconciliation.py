@@ -162,6 +162,48 @@ def test_three_invoices_are_allowed_where_the_hospital_is_on_the_remote_list(ow,
     assert _verdict(db, second).verdict == "pay"
 
 
+def _three_invoice_chain_shipped_at(ow, db, factory, shipped_at: dt.datetime):
+    c = Chain(ow)
+    c.shipment.shipped_at = shipped_at
+    db.flush()
+    middle = _distributor(factory)
+    c.first(buyer=middle.id)
+    c.hop("extra", middle.id, ow.distributor.org_id, "X-1")
+    return c.second()
+
+
+def test_the_remote_list_is_read_on_the_china_calendar_day_a_shipment_left(ow, db, factory):
+    """A listing from 2026-06-15 covers a shipment at 07:30 Beijing time that day (23:30 UTC the day before)."""
+    registry.add_remote_area(
+        db, region_prefix="3502", name="厦门市 (test)", listed_by="福建省医保局 2026-2",
+        valid_from=dt.date(2026, 6, 15), actor=ow.world.auditor,
+    )  # fmt: skip
+    second = _three_invoice_chain_shipped_at(ow, db, factory, dt.datetime(2026, 6, 14, 23, 30, tzinfo=dt.UTC))
+    assert _run(ow).findings == 0
+    assert _verdict(db, second).verdict == "pay"
+
+
+def test_a_remote_listing_ends_at_the_start_of_its_last_china_day(ow, db, factory):
+    """A listing valid to 2026-06-15 (not included) no longer covers a shipment at 07:30 Beijing time that day."""
+    registry.add_remote_area(
+        db, region_prefix="3502", name="厦门市 (test)", listed_by="福建省医保局 2026-1", valid_from=dt.date(2026, 1, 1),
+        valid_to=dt.date(2026, 6, 15), actor=ow.world.auditor,
+    )  # fmt: skip
+    second = _three_invoice_chain_shipped_at(ow, db, factory, dt.datetime(2026, 6, 14, 23, 30, tzinfo=dt.UTC))
+    _run(ow)
+    assert [v.code for v in _violations(db)] == [r.CHAIN_TOO_LONG]
+    assert _verdict(db, second).verdict == "hold"
+
+
+def test_a_receipt_belongs_to_the_period_of_its_china_calendar_day(ow, db):
+    c = Chain(ow, receive=False)
+    at = dt.datetime(2026, 6, 30, 17, 0, tzinfo=dt.UTC)  # 2026-07-01 01:00 Beijing time
+    receive_shipment(db, shipment_id=c.shipment.id, codes=c.codes, actor=c.hospital, now=at)
+    assert _run(ow, now=at).no_data  # June holds nothing of it
+    july = run_period(db, ow.world.auditor, start=END, end=dt.date(2026, 8, 1), now=at)
+    assert july.rows == 1  # its pack group
+
+
 def test_one_transfer_inside_a_group_is_allowed_but_not_two(ow, db, factory):
     west, east = _distributor(factory), _distributor(factory)
     registry.create_group(db, name="国药 (test)", member_org_ids=[west.id, east.id, ow.distributor.org_id],

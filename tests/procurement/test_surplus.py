@@ -235,3 +235,58 @@ def test_the_default_set_is_consistent_and_cites_its_rules():
     assert {"3.1", "3.2", "3.3", "3.4", "3.5", "3.6", "0.4"} <= set(described["cites"])
     with pytest.raises(DomainError):
         rules.surplus_rules("no-such-version")
+
+
+def test_the_retained_amount_is_rounded_down_so_it_never_passes_the_cap():
+    # Budget 1,000,000.01 and nothing spent: the base is 1,000,000.01, and half of it is 500,000.005.
+    out = compute(
+        facts(annual_base=1, baseline_price=D("1000000.01"), insured_share=D("1"), received_units=D(800),
+              received_amount=D(0), non_winning_amount=D(0), historical_use=None),
+        SHENZHEN_2024, fund=(D("1"), ""),
+    )  # fmt: skip
+    assert (out.surplus_base, out.ratio, out.status) == (D("1000000.01"), D("0.50"), ResultStatus.RETAINED)
+    assert out.retained == D("500000.00") and out.retained <= out.surplus_base * rules.LEGAL_RETENTION_CAP
+    assert "rounded down" in next(t for t in out.breakdown["terms"] if t["name"] == "retained")["formula"]
+
+
+def test_off_platform_purchases_of_the_winning_product_are_capped_at_the_agreed_volume():
+    """3.6: the platform's 700 units leave 100 of the agreed 800; 300 units bought off the platform for 150.00
+    (0.50 a unit) fill them, and the other 200 units (100.00) are excluded. A non-winning product's 20.00 counts."""
+    out = compute(
+        facts(received_units=D(700), received_amount=D("350.00"), offline_amount=D("170.00"), offline_ids=[8, 9],
+              offline_winning_amount=D("150.00"), offline_winning_units=D(300)),
+        SHENZHEN_2024, fund=FUJIAN,
+    )  # fmt: skip
+    assert term(out, "offline_spend") == "170.00"
+    assert term(out, "excluded_above_agreed") == "100.0000"
+    assert out.spend == D("252.00")  # (350 + 30 + 170 − 100) × 0.56
+    above = compute(facts(offline_amount=D("150.00"), offline_winning_amount=D("150.00"),
+                          offline_winning_units=D(300)), SHENZHEN_2024, fund=FUJIAN)  # fmt: skip
+    assert term(above, "excluded_above_agreed") == "200.0000"  # 50.00 on the platform, all 150.00 off it
+    assert above.spend == D("240.80")  # as the base case: nothing off the platform counts
+
+
+@pytest.mark.parametrize("flag", ["completion_required", "exclude_above_agreed", "retain_once_per_generic_name"])
+def test_the_rules_of_3_3_and_3_6_cannot_be_switched_off(flag):
+    with pytest.raises(DomainError) as caught:
+        check_rules(SHENZHEN_2024.with_overrides("off", **{flag: False}))
+    assert list(caught.value.errors) == [flag] and "must be true" in caught.value.errors[flag][0]
+
+
+def test_a_pass_mark_below_a_tier_that_retains_nothing_is_refused():
+    with pytest.raises(DomainError) as caught:
+        check_rules(SHENZHEN_2024.with_overrides("low-pass", pass_score="50"))  # D = [0, 60) at 0 % passes 50–60
+    assert caught.value.errors["tiers"] == ["tier D: it holds passing scores (pass mark 50) but retains nothing"]
+    closed = _tiers((3, "upper_closed", True), (2, "lower_closed", False))  # D = [0, 60], C = (60, 70)
+    with pytest.raises(DomainError) as caught:
+        check_rules(SHENZHEN_2024.with_overrides("closed", tiers=closed))  # 60 passes but falls in D
+    assert "tier D: it holds passing scores" in caught.value.errors["tiers"][0]
+
+
+def test_policy_numbers_given_as_floats_mean_their_decimal_value():
+    tiers = _tiers((0, "lower", 80.3), (1, "upper", 80.3), (1, "ratio", 0.4))
+    params = check_rules(SHENZHEN_2024.with_overrides("floats", tiers=tiers, completion_threshold=1.1))
+    assert tier_for(params, D("80.30")) == ("B", D("0.4"))  # 80.3 itself is B's closed upper end
+    assert tier_for(params, D("80.31"))[0] == "A"
+    out = compute(facts(received_units=D(880), received_amount=D("440.00")), params, fund=FUJIAN)
+    assert out.completed and out.status == ResultStatus.RETAINED  # 880 ÷ 800 is exactly the threshold 1.1

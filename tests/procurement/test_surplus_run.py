@@ -26,6 +26,7 @@ from procurement.audit.surplus_models import (
 )
 from procurement.audit.surplus_rules import ASSESSMENT_FAILED, BASE_ABOVE_HISTORY, NOT_COMPLETED
 from procurement.orders import arrangements
+from procurement.tenders.models import AgreedVolume
 from tests.procurement.order_world import build_order_world
 from tests.procurement.surplus_world import PERIOD, START, buy_non_winning, receive, setup_hospital
 
@@ -66,9 +67,9 @@ def test_a_final_year_is_computed_term_by_term(ow, db):
     assert (result.completion, result.score, result.tier, result.ratio) == (D("1.1"), D("70"), "B", D("0.4"))
     assert (result.status, result.retained, result.final) == (
         "retained",
-        D("1002.18"),
+        D("1002.17"),
         True,
-    )  # 2,505.44 × 0.40 = 1,002.176
+    )  # 2,505.44 × 0.40 = 1,002.176, rounded down so that it never passes the cap
     sources = {t["name"]: t["source"] for t in result.breakdown["terms"]}
     assert f"#{receipt.id}" in sources["winning_units_received"] and f"#{stand_in.id}" in sources["non_winning_spend"]
     assert f"tender_agreed_volumes #{volume.id}" in sources["agreed_volume_base"]
@@ -111,8 +112,11 @@ def test_a_failed_assessment_is_alerted_with_its_indicators(ow, db):
     assert indicators["offline_share"] == ("0.7645", "0.00") and indicators["cost_growth"] == ("0.5914", "0.00")
     # … so the score is 40 × 100 ÷ 100 = 40.00: tier D, nothing paid although the volume was completed.
     assert (result.score, result.tier, result.status, result.retained) == (D("40"), "D", "not_passed", D(0))
-    # The declared purchase names the winning product: it is spending on the generic name too (3.2).
-    assert _terms(result)["offline_spend"] == "5000.0000" and result.spend == D("3584.00")  # (1,400 + 5,000) × 0.56
+    # The declared purchase names the winning product: spending on the generic name (3.2), but the platform
+    # receipts already passed the agreed volume, so all of it lies above it and is excluded (3.6): 1,400 × 0.56.
+    terms = _terms(result)
+    assert terms["offline_spend"] == "5000.0000" and result.spend == D("784.00")
+    assert terms["excluded_above_agreed"] == "5140.0000"  # 140.00 on the platform + 5,000.00 off it
     assert f"offline_purchases #{declared.id}" == _sources(result)["offline_spend"]
     alert = db.exec(sa.select(Alert).where(Alert.code == ASSESSMENT_FAILED)).scalar_one()
     assert alert.subject_org_id == hospital.org_id and alert.evidence["score"] == "40.00"
@@ -153,12 +157,12 @@ def test_member_units_get_their_share_and_see_it(ow, db, factory):
     result = _result(db, hospital)
     parts = {a.hospital_id: (a.amount, a.holds_remainder) for a in db.exec(
         sa.select(SurplusAllocation).where(SurplusAllocation.result_id == result.id)).scalars()}  # fmt: skip
-    # 1,002.18 × 0.3333 = 334.02 (334.0266 down); the general hospital 668.15 (668.1534 down) + the 0.01 left.
-    assert parts == {member_org.id: (D("334.02"), False), hospital.org_id: (D("668.16"), True)}
+    # 1,002.17 × 0.3333 = 334.02 (334.0233 down); the general hospital 668.14 (668.1468 down) + the 0.01 left.
+    assert parts == {member_org.id: (D("334.02"), False), hospital.org_id: (D("668.15"), True)}
     # Retained money by hospital credits each unit with its part; the base not retained stays with the result's.
     by_org = {r["hospital_id"]: r for r in surplus.retained_by_hospital(db, actor=ow.world.auditor)}
     kind = "final" if result.final else "provisional"
-    assert (by_org[member_org.id][kind], by_org[hospital.org_id][kind]) == (D("334.02"), D("668.16"))
+    assert (by_org[member_org.id][kind], by_org[hospital.org_id][kind]) == (D("334.02"), D("668.15"))
     assert by_org[member_org.id]["not_retained"] == D(0)
     assert by_org[hospital.org_id]["not_retained"] == result.surplus_base - result.retained
     mine = surplus.retained_by_hospital(db, actor=member, hospital_id=member_org.id)
@@ -308,3 +312,114 @@ def test_a_recomputation_keeps_the_figures_it_replaces_on_the_audit_record(ow, d
     assert {"retained", "spend", "surplus_base", "breakdown"} <= set(last["changed"])
     earlier_terms = {t["name"]: t["value"] for t in last["previous"]["breakdown"]["terms"]}
     assert D(earlier_terms["non_winning_spend"]) == D(before[2]) == 0
+
+
+def _declare(ow, db, hospital, month: dt.date, amount: str, product_id: int):
+    return arrangements.declare_offline_purchase(
+        db, hospital_id=hospital.org_id, month=month, product_kind="drug", description="线下采购", amount=D(amount),
+        reason="平台断货", actor=hospital, product_id=product_id,
+    )  # fmt: skip
+
+
+def _facts_of(db, ow, hospital, start, end):
+    from procurement.audit.surplus_data import gather_facts
+
+    found = gather_facts(db, actor=ow.world.auditor, start=start, end=end, tender_id=ow.tender.id)
+    return sorted((f for f in found if f.hospital_id == hospital.org_id), key=lambda f: (f.year_start, f.lot_id))
+
+
+def test_off_platform_months_count_in_one_agreement_year_each(ow, db):
+    """3.7's cycle starts 2022-11-30: November 2023 has 29 days in the first year and 1 in the second, so it counts in
+    the first only; November 2022 (1 day in the cycle) counts in neither, November 2024 (28 of 30) in the second."""
+    hospital, award, _volume = setup_hospital(ow, db)
+    award.cycle_start, award.cycle_end = dt.date(2022, 11, 30), dt.date(2024, 11, 28)
+    db.flush()
+    other = next(p for p in ow.world.products if p.id != award.product_id)
+    nov22, nov23, nov24 = (
+        _declare(ow, db, hospital, dt.date(y, 11, 1), "100.00", other.id) for y in (2022, 2023, 2024)
+    )
+    first, second = _facts_of(db, ow, hospital, dt.date(2022, 11, 30), dt.date(2024, 11, 29))
+    assert (first.year_start, second.year_start) == (dt.date(2022, 11, 30), dt.date(2023, 11, 30))
+    assert (first.offline_ids, first.offline_amount) == ([nov23.id], D("100.00"))
+    assert (second.offline_ids, second.offline_amount) == ([nov24.id], D("100.00"))
+    assert nov22.id not in first.offline_ids + second.offline_ids
+
+
+def _product(ow, award, form: str, unit: str, pack_quantity: int, number: int):
+    from procurement.catalogue import Product
+
+    return Product(generic_name=ow.lot.generic_name, dosage_form=form, strength="10mg", pack_quantity=pack_quantity,
+                   unit=unit, package_spec=f"10mg×{pack_quantity}{unit}", approval_number=f"国药准字H2026990{number}",
+                   manufacturer_id=ow.maker_of(award.product_id).org_id, gqce_status="passed")  # fmt: skip
+
+
+def _capsule_lot(ow, db, hospital, award):
+    """A second lot of the same generic name (capsules) in the same tender, with hospital 0's agreed volume."""
+    from procurement.tenders.models import Award, Lot, LotProduct
+
+    lot = Lot(tender_id=ow.tender.id, number=2, generic_name=ow.lot.generic_name, dosage_form="胶囊剂",
+              reference_strength="10mg", unit="粒", ceiling_ucp=D("2.0000"), category=ow.lot.category,
+              dosage_class=ow.lot.dosage_class)  # fmt: skip
+    capsule = _product(ow, award, "胶囊剂", "粒", 20, 1)
+    db.add_all([lot, capsule])
+    db.flush()
+    won = Award(tender_id=ow.tender.id, lot_id=lot.id, bid_id=award.bid_id, supplier_id=award.supplier_id,
+                product_id=capsule.id, rank=1, award_ucp=D("0.5000"), unit_price=D("10.0000"),
+                ceiling_ucp=D("2.0000"), difference_per_unit=D("1.5000"), cycle_start=award.cycle_start,
+                cycle_end=award.cycle_end)  # fmt: skip
+    db.add_all([LotProduct(lot_id=lot.id, product_id=capsule.id, spec_factor=D("1")), won])
+    db.flush()
+    db.add(AgreedVolume(tender_id=ow.tender.id, lot_id=lot.id, hospital_id=hospital.org_id, award_id=won.id,
+                        region="350203", reported_base=1000, agreed_volume=800, basis="test"))  # fmt: skip
+    db.flush()
+    return lot, capsule
+
+
+def test_off_platform_purchases_count_in_the_lot_of_their_product_only(ow, db):
+    hospital, award, _volume = setup_hospital(ow, db)
+    lot, capsule = _capsule_lot(ow, db, hospital, award)
+    tablet = _product(ow, award, "片剂", "片", 30, 2)  # in neither lot's table: the lot of its dosage form
+    db.add(tablet)
+    db.flush()
+    capsules = _declare(ow, db, hospital, dt.date(2026, 6, 1), "300.00", capsule.id)
+    tablets = _declare(ow, db, hospital, dt.date(2026, 6, 1), "200.00", tablet.id)
+    tablet_lot, capsule_lot = _facts_of(db, ow, hospital, **PERIOD)
+    assert (tablet_lot.lot_id, capsule_lot.lot_id) == (ow.lot.id, lot.id)
+    assert (tablet_lot.offline_ids, tablet_lot.offline_amount) == ([tablets.id], D("200.00"))
+    assert (capsule_lot.offline_ids, capsule_lot.offline_amount) == ([capsules.id], D("300.00"))
+    # The capsule is the second lot's winning product: 300.00 at 10.00 a pack of 20 is 600 capsules.
+    assert (capsule_lot.offline_winning_amount, capsule_lot.offline_winning_units) == (D("300.00"), D(600))
+    assert tablet_lot.offline_winning_amount == 0
+
+
+def test_off_platform_purchases_of_the_winning_product_fill_only_what_is_left_of_the_agreed_volume(ow, db):
+    hospital, award, _volume = setup_hospital(ow, db)
+    receive(ow, db, hospital, 90)  # 2,520 of the agreed 2,800 tablets, for 1,260.00
+    declared = _declare(ow, db, hospital, dt.date(2026, 6, 1), "420.00", award.product_id)  # 30 packs: 840 tablets
+    surplus.run_period(db, ow.world.auditor, **PERIOD)
+    result = _result(db, hospital)
+    terms = _terms(result)
+    # 280 tablets were left: 280 ÷ 840 × 420.00 = 140.00 counts, 280.00 is above the agreed volume (3.6).
+    assert terms["offline_spend"] == "420.0000" and terms["excluded_above_agreed"] == "280.0000"
+    assert result.spend == D("784.00")  # (1,260 + 140) × 0.56
+    assert _sources(result)["offline_spend"] == f"offline_purchases #{declared.id}"
+
+
+def test_a_result_that_retained_nothing_does_not_stop_a_later_round(ow, db):
+    """3.6 withholds a later round only after money was retained: a retained result of 0.00 retained nothing."""
+    hospital, _award, _volume = setup_hospital(ow, db)
+    receive(ow, db, hospital, 110)
+    surplus.run_period(db, ow.world.auditor, **PERIOD)
+    now = _result(db, hospital)
+    earlier_tender, _lot = ow.world.tender()
+    year = dt.timedelta(days=365)
+    db.add(SurplusResult(
+        agreed_volume_id=now.agreed_volume_id, year_start=now.year_start - year, year_end=now.year_start,
+        measured_to=now.year_start, final=True, status="retained", tender_id=earlier_tender.id, lot_id=now.lot_id,
+        hospital_id=now.hospital_id, generic_name=now.generic_name, unit=now.unit, retained=D("0.00"),
+        budget=D("2000.00"), spend=D("1999.99"), surplus_base=D("0.01"), breakdown={}, rule={},
+    ))  # fmt: skip
+    db.flush()
+    surplus.run_period(db, ow.world.auditor, **PERIOD)
+    db.refresh(now)
+    assert (now.status, now.retained) == ("retained", D("1030.40"))
