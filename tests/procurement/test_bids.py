@@ -13,6 +13,7 @@ from procurement.rules.types import Outcome
 from procurement.tenders import awarding, bidding, opening
 from procurement.tenders import lots as tender_lots
 from procurement.tenders.models import BidStatus, TenderStatus
+from tests.errors import domain_error as _error
 from tests.procurement.tender_world import AFTER, PASSPHRASE, T0, build_world
 
 DAY1 = T0 + dt.timedelta(days=1)
@@ -21,13 +22,6 @@ DAY1 = T0 + dt.timedelta(days=1)
 @pytest.fixture
 def world(db, factory):
     return build_world(db, factory)
-
-
-def _error(call, code: str) -> DomainError:
-    with pytest.raises(DomainError) as caught:
-        call()
-    assert caught.value.code == code, (caught.value.code, caught.value.message)
-    return caught.value
 
 
 def _bid(world, tender, lot, maker: int, product: int, price: str, **kwargs):

@@ -10,12 +10,12 @@ import sqlalchemy as sa
 
 from core.alerts import Alert
 from core.audit import AuditRecord
-from core.errors import DomainError
 from procurement import sealing
 from procurement.rules.types import Outcome
 from procurement.tenders import awarding, bidding, demand, opening, reads, setup
 from procurement.tenders.demand import DemandLineIn
 from procurement.tenders.models import AgreedVolume, Award, Bid, BidOutcome, LotProduct, TenderKind, TenderStatus
+from tests.errors import domain_error as _error
 from tests.procurement.tender_world import AFTER, DEADLINE, PASSPHRASE, T0, build_world
 from trace.signing import public_raw
 
@@ -23,13 +23,6 @@ from trace.signing import public_raw
 @pytest.fixture
 def world(db, factory):
     return build_world(db, factory)
-
-
-def _error(call, code: str) -> DomainError:
-    with pytest.raises(DomainError) as caught:
-        call()
-    assert caught.value.code == code, (caught.value.code, caught.value.message)
-    return caught.value
 
 
 def test_whole_batch_from_demand_to_award(world, db):
