@@ -28,7 +28,7 @@ from procurement.audit import monitoring_findings as mf
 from procurement.audit import monitoring_lines as ml
 from procurement.audit import monitoring_peers as mp
 from procurement.audit import monitoring_rules as mr
-from procurement.audit.monitoring_groups import LineGroups
+from procurement.audit.monitoring_groups import LineGroups, forget_positions
 from procurement.audit.monitoring_rules import DEFAULTS, MonitoringParams, validate_params
 from procurement.audit.parts import PartSummary, Progress
 from procurement.audit.rx_frame import LINE_COLUMNS, NO_LABELS, RECEIVED_COLUMNS, Labels, conform
@@ -96,10 +96,13 @@ def run_rules(
     if lines.empty:
         return mf.empty_findings()
     with _collector_paused():
-        groups = LineGroups(lines, labels)  # group codes shared by the rules
-        parts = [rule(lines, params, groups) for rule in LINE_RULES]
-        parts += [rule(lines, received, params, groups) for rule in RECEIVED_RULES]
-        return mf.ordered(mf.concat(parts))
+        try:
+            groups = LineGroups(lines, labels)  # group codes shared by the rules
+            parts = [rule(lines, params, groups) for rule in LINE_RULES]
+            parts += [rule(lines, received, params, groups) for rule in RECEIVED_RULES]
+            return mf.concat_ordered(parts)
+        finally:
+            forget_positions()  # the line positions the rules shared
 
 
 @contextmanager
@@ -134,7 +137,7 @@ def _with_key_drug_history(session, rx_loader, lines, findings, params, *, start
     first_month = start.replace(day=1).strftime("%Y-%m")
     in_period = judged[[details.get("month", "") >= first_month for details in judged["details"]]]
     kept = findings[~findings["rule"].isin(key_rules)]
-    merged = mf.ordered(mf.concat([kept, in_period]))
+    merged = mf.concat_ordered([kept, in_period])
     return merged, len(history)
 
 
@@ -153,7 +156,7 @@ def _with_abnormal_cycle(session, rx_loader, lines, findings, params, *, start: 
     extended = _conformed(pd.concat([history, lines], ignore_index=True), LINE_COLUMNS)
     judged = ml.abnormal_rule(extended, params)
     kept = findings[~findings["rule"].isin(CYCLE_RELATIVE)]
-    merged = mf.ordered(mf.concat([kept, judged]))
+    merged = mf.concat_ordered([kept, judged])
     return merged, len(history)
 
 
@@ -195,7 +198,7 @@ def _with_regional_limits(session, lines, findings, params) -> tuple[pd.DataFram
     for bundle, group in by_bundle.items():
         sub = lines[lines["hospital_id"].isin(group)].reset_index(drop=True)
         parts.append(ml.quantity_rules(sub, mr.PARAMS_BY_REGION[bundle]))
-    merged = mf.ordered(mf.concat(parts))
+    merged = mf.concat_ordered(parts)
     return merged, {bundle: len(group) for bundle, group in by_bundle.items()}
 
 

@@ -9,7 +9,7 @@ counts per group are then ``np.bincount`` calls, and "the lines of the flagged g
 
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -84,12 +84,22 @@ def combine(*parts: Codes) -> Codes:
 
 
 def _undetermined(widest: Codes, others: list[Codes]) -> list[Codes]:
-    """Return the parts whose value is not the same on every line of a code of ``widest``."""
+    """Return the parts whose value is not the same on every line of a code of ``widest``.
+
+    Per part: write each line's value into a table indexed by its ``widest`` code (the last write wins), read the
+    table back at every line and compare. The table has one entry per code, so both passes stay in the cache, where
+    looking up each line's first line of its code would gather from the whole column at random.
+    """
     codes, size = widest
     if not len(codes):
         return others
-    first = first_index(codes, size)[codes]  # each line's first line of the same code
-    return [(more, n) for more, n in others if not np.array_equal(more[first], more)]
+    undetermined = []
+    for more, n in others:
+        seen = np.zeros(size, dtype=more.dtype)
+        seen[codes] = more
+        if not np.array_equal(seen[codes], more):
+            undetermined.append((more, n))
+    return undetermined
 
 
 def used(first: np.ndarray) -> np.ndarray:
@@ -100,8 +110,24 @@ def used(first: np.ndarray) -> np.ndarray:
 def first_index(codes: np.ndarray, size: int) -> np.ndarray:
     """Return, per code, the position of its first line (−1 for codes not in use)."""
     first = np.full(size, -1, dtype=np.int64)
-    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1, dtype=np.int64)  # later writes win: the first line
+    first[codes[::-1]] = positions(len(codes))[::-1]  # later writes win: the first line
     return first
+
+
+@lru_cache(maxsize=4)
+def positions(n: int) -> np.ndarray:
+    """Return ``0 … n − 1`` as a read-only int64 array, made once per length while a run lasts.
+
+    A run asks for the positions of its five million lines again and again; :func:`forget_positions` drops them
+    when the run ends, so a long-lived process keeps no large array between runs.
+    """
+    out = np.arange(n, dtype=np.int64)
+    out.flags.writeable = False
+    return out
+
+
+def forget_positions() -> None:
+    positions.cache_clear()
 
 
 def sums(codes: np.ndarray, size: int, weights: np.ndarray | None = None) -> np.ndarray:
