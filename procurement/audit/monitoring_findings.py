@@ -85,7 +85,9 @@ def evidence_arrays(
         return [], np.zeros(0, dtype=np.int64), keys
     on = np.asarray(on, dtype="datetime64[ns]").view(np.int64)
     ids = np.asarray(line_id, dtype=np.int64)
-    order = np.lexsort((ids, on, keys))
+    # Lines come in date order as loaded, mostly: then a stable sort on the key alone keeps that order within keys.
+    in_order = _in_date_order(on, ids)
+    order = np.argsort(_narrow(keys), kind="stable") if in_order else np.lexsort((ids, on, keys))
     keys, ids = keys[order], ids[order]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     counts = np.diff(np.r_[starts, len(keys)])
@@ -94,6 +96,26 @@ def evidence_arrays(
     ends = np.cumsum(np.minimum(counts, limit)).tolist()
     firsts = [kept[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
     return firsts, counts.astype(np.int64), keys[starts]
+
+
+def _in_date_order(on: np.ndarray, ids: np.ndarray) -> bool:
+    """Whether lines are already ordered by date, then id."""
+    if len(on) < 2:
+        return True
+    later, same = on[1:] > on[:-1], on[1:] == on[:-1]
+    return bool((later | (same & (ids[1:] > ids[:-1]))).all())
+
+
+def _narrow(keys: np.ndarray) -> np.ndarray:
+    """Return integer keys in the narrowest integer type that holds them (numpy sorts 16-bit keys by radix)."""
+    if keys.dtype.kind not in "iu" or not len(keys):
+        return keys
+    low, high = int(keys.min()), int(keys.max())
+    for dtype in (np.int16, np.int32):
+        info = np.iinfo(dtype)
+        if info.min <= low and high <= info.max:
+            return keys.astype(dtype)
+    return keys
 
 
 def evidence_of_groups(
