@@ -459,3 +459,17 @@ def test_the_garbage_collector_is_paused_only_while_the_rules_run(monkeypatch):
         assert not gc.isenabled()  # a caller that had it off keeps it off
     finally:
         gc.enable()
+
+
+def test_non_winning_choice_with_ids_beyond_32_bits():
+    """Ids are database keys and may be large: a non-winning choice is found (not refused) with ids past 2**31."""
+    big = 2**33 + 5
+    received = received_frame(
+        {"hospital_id": big, "product_id": big, "received_packs": 10.0, "first_received_on": "2025-03-01"}
+    )
+    lines = lines_frame(
+        {"hospital_id": big, "product_id": big + 1, "winning_product_id": big, "prescribed_on": "2025-03-05"}
+    )
+    found = findings_of(lines, mr.NON_WINNING_CHOSEN, received=received)
+    assert list(found.index) == [f"hospital:{big}/product:{big + 1}"]
+    assert found.iloc[0]["line_ids"] == [1] and found.iloc[0]["details"]["winning_product_id"] == big
