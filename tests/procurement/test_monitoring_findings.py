@@ -60,3 +60,18 @@ def test_findings_are_ordered_by_rule_keeping_each_rules_order():
     assert {name: str(dtype) for name, dtype in result.dtypes.items()} == mf.FINDING_COLUMNS
     assert result["hospital_id"].tolist() == [7] * 5 and result["physician_id"].isna().all()
     assert result["details"].tolist() == [None] * 5 and result["line_ids"].tolist() == [[1]] * 5
+
+
+def test_detail_records_keep_every_column_name_and_value_as_given():
+    details = pd.DataFrame(
+        {
+            "it's": [1, 2],
+            'say "x"': ["a", None],
+            "on": pd.to_datetime(["2025-03-01", None]),
+            "share": [0.5, float("nan")],
+        }
+    )
+    assert mf._records(details, 2) == [
+        {"it's": 1, 'say "x"': "a", "on": "2025-03-01", "share": 0.5},
+        {"it's": 2, 'say "x"': None, "on": None, "share": None},
+    ]
