@@ -86,20 +86,32 @@ def combine(*parts: Codes) -> Codes:
 def _undetermined(widest: Codes, others: list[Codes]) -> list[Codes]:
     """Return the parts whose value is not the same on every line of a code of ``widest``.
 
-    Per part: write each line's value into a table indexed by its ``widest`` code (the last write wins), read the
-    table back at every line and compare. The table has one entry per code, so both passes stay in the cache, where
-    looking up each line's first line of its code would gather from the whole column at random.
+    The other parts are first combined into one narrow code and checked once: usually the widest part (a physician)
+    determines them all (a hospital and a department) and nothing more is needed. Otherwise each is checked alone.
     """
     codes, size = widest
     if not len(codes):
         return others
-    undetermined = []
-    for more, n in others:
-        seen = np.zeros(size, dtype=more.dtype)
-        seen[codes] = more
-        if not np.array_equal(seen[codes], more):
-            undetermined.append((more, n))
-    return undetermined
+    span = int(np.prod([max(n, 1) for _, n in others], dtype=float))
+    if len(others) > 1 and span <= np.iinfo(np.int32).max:
+        narrow = np.int16 if span <= np.iinfo(np.int16).max else np.int32
+        joint = others[0][0].astype(narrow)
+        for more, n in others[1:]:
+            joint *= max(n, 1)
+            joint += more.astype(narrow, copy=False)
+        if _determined(codes, size, joint):
+            return []
+    return [(more, n) for more, n in others if not _determined(codes, size, more)]
+
+
+def _determined(codes: np.ndarray, size: int, values: np.ndarray) -> bool:
+    """Whether ``values`` is the same on every line of each code: each line's value is written into a table indexed
+    by its code (the last write wins), read back at every line and compared. The table has one entry per code, so
+    both passes stay in the cache, where gathering from each code's first line would read the whole column at random.
+    """
+    seen = np.zeros(size, dtype=values.dtype)
+    seen[codes] = values
+    return bool(np.array_equal(seen[codes], values))
 
 
 def used(first: np.ndarray) -> np.ndarray:
