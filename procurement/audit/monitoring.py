@@ -11,8 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
-from collections.abc import Iterator
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -49,6 +53,12 @@ PERIOD_RELATIVE = frozenset(
 LINE_RULES = (ml.quantity_rules, ml.drug_count_rule, ml.abnormal_rule, mp.key_drug_rules, mp.peer_rules,
               mp.consumable_rule, ml.trace_code_rule)  # fmt: skip
 RECEIVED_RULES = (ml.non_winning_rule, ml.over_received_rule)
+RULE_THREADS = 2  # threads a run uses at most (each rule runs on one; beyond two the shared group codes dominate)
+# Relative cost of each rule at five million lines (milliseconds, scripts/bench/bench_prescribing --per-rule): the
+# pool starts the costliest first. Only the schedule depends on it, never a result.
+RULE_COST = {"peer_rules": 200, "key_drug_rules": 140, "non_winning_rule": 110, "quantity_rules": 105,
+             "over_received_rule": 85, "consumable_rule": 70, "drug_count_rule": 55, "abnormal_rule": 50,
+             "trace_code_rule": 45}  # fmt: skip
 TITLES = {
     mr.QTY_OVER_LIMIT: "Prescription over the 7/3-day limit without a recorded reason",
     mr.LONG_OVER_MAX: "Long prescription beyond the maximum weeks",
@@ -79,13 +89,23 @@ def _conformed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
 
 
 def run_rules(
-    lines: pd.DataFrame, received: pd.DataFrame, params: MonitoringParams = DEFAULTS, labels: Labels = NO_LABELS
+    lines: pd.DataFrame,
+    received: pd.DataFrame,
+    params: MonitoringParams = DEFAULTS,
+    labels: Labels = NO_LABELS,
+    *,
+    threads: int | None = None,
 ) -> pd.DataFrame:
     """Run every monitoring rule over ``lines`` and ``received``; return the findings (``FINDING_COLUMNS``).
 
     The bundle is validated first, so an inconsistent one is refused before any work. ``labels`` gives the trace
     codes and case numbers behind the frame's ids that findings name. Findings come ordered by rule, each rule's in
-    the order the rule found them.
+    the order the rule found them, however the rules were scheduled.
+
+    The rules are independent readers of the same frames, so they run on ``threads`` threads (default: up to
+    :data:`RULE_THREADS`, no more than the machine's processors): most of their time is spent in numpy, which
+    leaves the interpreter lock while it works. Labels are asked for one rule at a time (a database session behind
+    them serves one thread at a time).
 
     The rules make one small Python object after another (line-id lists, detail dicts) and none of them refers back:
     the cyclic garbage collector has nothing to find in them, so it is paused while they are made.
@@ -97,12 +117,48 @@ def run_rules(
         return mf.empty_findings()
     with _collector_paused():
         try:
-            groups = LineGroups(lines, labels)  # group codes shared by the rules
-            parts = [rule(lines, params, groups) for rule in LINE_RULES]
-            parts += [rule(lines, received, params, groups) for rule in RECEIVED_RULES]
-            return mf.concat_ordered(parts)
+            groups = LineGroups(lines, _OneAtATime(labels))  # group codes shared by the rules
+            calls = [partial(rule, lines, params, groups) for rule in LINE_RULES]
+            calls += [partial(rule, lines, received, params, groups) for rule in RECEIVED_RULES]
+            return mf.concat_ordered(_run_calls(calls, rule_threads(threads)))
         finally:
             forget_positions()  # the line positions the rules shared
+
+
+def rule_threads(threads: int | None = None) -> int:
+    """Return the threads a run uses: ``threads`` when given (at least one), else :data:`RULE_THREADS` capped by
+    the machine's processors."""
+    if threads is not None:
+        if threads < 1:
+            raise ValueError("threads must be at least 1")
+        return threads
+    return max(1, min(RULE_THREADS, os.cpu_count() or 1))
+
+
+def _run_calls(calls: list[Callable[[], pd.DataFrame]], threads: int) -> list[pd.DataFrame]:
+    """Return each call's result, in the order of ``calls``: on this thread, or on a pool of ``threads``, the
+    costliest rules first so that the threads finish together (the order of the results does not change)."""
+    if threads == 1:
+        return [call() for call in calls]
+    order = sorted(range(len(calls)), key=lambda i: RULE_COST.get(calls[i].func.__name__, 0), reverse=True)
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rx-rule") as pool:
+        futures = {i: pool.submit(calls[i]) for i in order}
+        return [futures[i].result() for i in range(len(calls))]
+
+
+class _OneAtATime:
+    """Labels whose look-ups are serialised: rules on several threads may ask at once."""
+
+    def __init__(self, labels: Labels) -> None:
+        self._labels, self._lock = labels, threading.Lock()
+
+    def trace_codes(self, ids) -> dict[int, str]:
+        with self._lock:
+            return self._labels.trace_codes(ids)
+
+    def cases(self, ids) -> dict[int, str]:
+        with self._lock:
+            return self._labels.cases(ids)
 
 
 @contextmanager

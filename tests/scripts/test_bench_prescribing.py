@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+import pytest
 
 from procurement.audit import monitoring_groups
 from procurement.audit.monitoring import run_rules
@@ -47,3 +48,18 @@ def test_group_codes_give_the_same_findings_when_keys_must_be_compacted_or_hashe
         return findings.sort_values(["rule", "subject"], kind="stable").reset_index(drop=True)
 
     pd.testing.assert_frame_equal(by_subject(got), by_subject(expected))
+
+
+def test_rules_on_several_threads_find_exactly_what_one_thread_finds():
+    lines, received = bench_prescribing.load(*bench_prescribing.generate(20_000, 5))
+    labels = bench_prescribing.BenchLabels()
+    alone = run_rules(lines, received, labels=labels, threads=1)
+    assert len(alone) > 100 and alone["rule"].nunique() >= 8
+    for _ in range(3):  # scheduling differs from run to run: the findings may not
+        pd.testing.assert_frame_equal(run_rules(lines, received, labels=labels, threads=3), alone)
+
+
+def test_a_run_refuses_fewer_than_one_thread():
+    lines, received = bench_prescribing.load(*bench_prescribing.generate(50, 5))
+    with pytest.raises(ValueError, match="threads"):
+        run_rules(lines, received, threads=0)
