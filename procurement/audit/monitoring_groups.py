@@ -74,10 +74,10 @@ def combine(*parts: Codes) -> Codes:
         if size * n > DENSE_LIMIT:
             codes, size = compact(codes, size)
         if size * n > DENSE_LIMIT:  # still too wide: hash the combinations that occur
-            factorised, uniques = pd.factorize(codes * n + more)
+            factorised, uniques = pd.factorize(np.multiply(codes, n, dtype=np.int64) + more)
             codes, size = factorised.astype(np.int64, copy=False), len(uniques)
             continue
-        codes = codes * n  # a new array: the parts stay untouched
+        codes = np.multiply(codes, n, dtype=np.int64)  # a new array (parts may be narrow): the parts stay untouched
         codes += more
         size *= n
     return codes, size
@@ -148,12 +148,16 @@ def sums(codes: np.ndarray, size: int, weights: np.ndarray | None = None) -> np.
 
 
 def category_codes(categorical: pd.Series) -> Codes:
-    """Return a categorical column's codes as int64, missing values forming a group of their own (the last)."""
+    """Return a categorical column's codes, missing values forming a group of their own (the last).
+
+    The codes keep pandas' narrow integer type (a widened copy of millions of codes costs a pass for nothing):
+    arithmetic on them must widen first, as :func:`combine` does.
+    """
     codes = categorical.cat.codes.to_numpy()
     n = len(categorical.cat.categories)
     missing = codes < 0
-    codes = codes.astype(np.int64)
     if missing.any():
+        codes = codes.astype(np.int16 if n <= np.iinfo(np.int16).max else np.int32)  # room for code n
         codes[missing] = n
     return codes, n + 1
 
