@@ -22,6 +22,7 @@ from procurement.audit.rx_frame import NO_LABELS
 
 HASH_BUCKETS = 1 << 24  # buckets of trace-code ids for finding repeated codes (a power of two; 128 MiB of counts)
 NS_PER_DAY = 86_400 * 10**9
+BLOCK = 1 << 17  # lines per block of the passes that run block by block (a few hundred KiB each, in the cache)
 NAT = np.iinfo(np.int64).min  # NaT as datetime64[ns] viewed as int64
 
 
@@ -64,6 +65,28 @@ def _subjects(prefix: str, ids: np.ndarray, infix: str = "", more: np.ndarray | 
     left = np.array([f"{prefix}{i}{infix}" for i in left.tolist()], dtype=object)
     right = np.array([str(i) for i in right.tolist()], dtype=object)
     return pd.array(left[left_of] + right[right_of], dtype="string")
+
+
+def _cut(values: np.ndarray, counts: np.ndarray) -> list[list]:
+    """Return ``values`` cut into consecutive lists of ``counts`` values each, as Python lists.
+
+    When most groups hold one value (most findings carry one line), those lists are made straight from the values
+    (no slice per finding) and only the groups of several values are sliced; otherwise every group is sliced.
+    """
+    if not len(values):
+        return [[] for _ in range(len(counts))]
+    ends = np.cumsum(counts)
+    firsts = ends - counts
+    several = np.flatnonzero(counts != 1)
+    if 2 * len(several) > len(counts):  # mostly groups of several lines: slice each
+        values = values.tolist()
+        return [values[first:end] for first, end in zip(firsts.tolist(), ends.tolist(), strict=True)]
+    out = [[value] for value in values[np.minimum(firsts, len(values) - 1)].tolist()]
+    if len(several):
+        values = values.tolist()
+        for at, first, end in zip(several.tolist(), firsts[several].tolist(), ends[several].tolist(), strict=True):
+            out[at] = values[first:end]
+    return out
 
 
 def _group_starts(sorted_keys: np.ndarray) -> np.ndarray:
@@ -156,15 +179,16 @@ def _per_prescription(
     with_department = np.minimum.reduceat(np.where(codes[order] >= 0, order, len(rows)), starts)
     dept = np.where(with_department < len(rows), codes[np.minimum(with_department, len(rows) - 1)], -1)
     counts = np.diff(np.r_[starts, len(order)])
-    kept = lines["line_id"].to_numpy()[rows[order]][np.arange(len(order)) - np.repeat(starts, counts) < limit].tolist()
-    ends = np.cumsum(np.minimum(counts, limit)).tolist()
+    line_ids = lines["line_id"].to_numpy()[rows[order]]
+    if len(counts) and int(counts.max()) > limit:  # some prescription has more lines than the evidence holds
+        line_ids = line_ids[np.arange(len(order)) - np.repeat(starts, counts) < limit]
     ids = ids[starts]
     table = pd.DataFrame(
         {
             "hospital_id": lines["hospital_id"].to_numpy()[rows[first]],
             "physician_id": lines["physician_id"].to_numpy()[rows[first]],
             "department": pd.Categorical.from_codes(dept, dtype=department.dtype),
-            "line_ids": [kept[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)],
+            "line_ids": _cut(line_ids, np.minimum(counts, limit)),
             "line_count": counts.astype(np.int64),
             "subject": _subjects("prescription:", ids),
         },
@@ -183,9 +207,12 @@ def _prescription_findings(
 
 
 def _over_limit(lines: pd.DataFrame, days_by_setting: dict) -> np.ndarray:
-    """Return the rows whose days supply is over their setting's limit (a setting without a limit: never over).
+    """Return the rows (ascending) whose days supply is over their setting's limit (a setting without a limit:
+    never over).
 
     A comparison per limit against the setting codes: a gather of a float limit per line would write and read 40 MB.
+    The comparisons run over blocks of lines that stay in the cache, into buffers made once: whole-column
+    comparisons would each write a fresh five-megabyte mask (page faults included) and read it back from memory.
     """
     setting, days = lines["setting"], lines["days_supply"].to_numpy(dtype="float64", na_value=np.nan)
     codes = setting.array.codes
@@ -194,19 +221,28 @@ def _over_limit(lines: pd.DataFrame, days_by_setting: dict) -> np.ndarray:
         limit = float(days_by_setting.get(str(name), np.nan))
         if not np.isnan(limit):
             by_limit.setdefault(limit, []).append(code)
+    if not by_limit or not len(days):
+        return np.zeros(0, dtype=np.int64)
     if sum(map(len, by_limit.values())) > 4:  # many limited settings: one gather is cheaper than many comparisons
         limits = mf.lookup(setting, {k: float(v) for k, v in days_by_setting.items()}).astype("float64")
         with np.errstate(invalid="ignore"):
             return np.flatnonzero(days > limits)  # NaN limit is never over
-    over = np.zeros(len(days), dtype=bool)
-    for limit, in_limit in by_limit.items():
-        hit = days > limit  # NaN days are never over
-        in_setting = codes == in_limit[0]
-        for code in in_limit[1:]:
-            in_setting |= codes == code
-        hit &= in_setting
-        over |= hit
-    return np.flatnonzero(over)
+    block = min(BLOCK, len(days))
+    over, hit, in_setting = (np.empty(block, dtype=bool) for _ in range(3))
+    found = []
+    for start in range(0, len(days), block):
+        d, c = days[start : start + block], codes[start : start + block]
+        o, h, s = over[: len(d)], hit[: len(d)], in_setting[: len(d)]
+        o.fill(False)
+        for limit, in_limit in by_limit.items():
+            np.greater(d, limit, out=h)  # NaN days are never over
+            np.equal(c, in_limit[0], out=s)
+            for code in in_limit[1:]:
+                s |= c == code
+            h &= s
+            o |= h
+        found.append(np.flatnonzero(o) + start)
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
 def quantity_rules(lines: pd.DataFrame, params: mr.MonitoringParams, groups: LineGroups | None = None) -> pd.DataFrame:

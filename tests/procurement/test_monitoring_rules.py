@@ -473,3 +473,62 @@ def test_non_winning_choice_with_ids_beyond_32_bits():
     found = findings_of(lines, mr.NON_WINNING_CHOSEN, received=received)
     assert list(found.index) == [f"hospital:{big}/product:{big + 1}"]
     assert found.iloc[0]["line_ids"] == [1] and found.iloc[0]["details"]["winning_product_id"] == big
+
+
+def test_over_limit_block_by_block_matches_a_plain_comparison(monkeypatch):
+    """The days-supply comparison runs block by block: with blocks of a few lines (so a frame spans many), lines
+    over their setting's limit are those a plain per-line comparison finds; NaN days, missing settings and settings
+    without a limit are never over."""
+    import numpy as np
+    import pandas as pd
+
+    from procurement.audit import monitoring_lines as ml
+
+    monkeypatch.setattr(ml, "BLOCK", 7)
+    rng = np.random.default_rng(3)
+    categories = ["outpatient", "emergency", "inpatient", "other"]
+    for n in (0, 1, 7, 8, 50, 301):
+        codes = rng.integers(-1, len(categories), n)
+        days = rng.integers(0, 12, n).astype(float)
+        days[rng.random(n) < 0.1] = np.nan
+        lines = pd.DataFrame({"setting": pd.Categorical.from_codes(codes, categories=categories), "days_supply": days})
+        for limits in ({}, {"outpatient": 7, "emergency": 3}, {"outpatient": 3, "emergency": 3, "other": 9}):
+            limit = np.array([limits.get(c, np.nan) for c in categories] + [np.nan])[codes]
+            with np.errstate(invalid="ignore"):
+                expected = np.flatnonzero(days > limit)
+            assert ml._over_limit(lines, limits).tolist() == expected.tolist()
+
+
+def test_cut_into_evidence_lists():
+    import numpy as np
+
+    from procurement.audit.monitoring_lines import _cut
+
+    assert _cut(np.arange(10), np.array([1, 3, 0, 1, 5])) == [[0], [1, 2, 3], [], [4], [5, 6, 7, 8, 9]]
+    assert _cut(np.arange(3), np.array([1, 1, 1])) == [[0], [1], [2]]
+    assert _cut(np.arange(0), np.array([0, 0])) == [[], []]
+    assert _cut(np.arange(0), np.array([], dtype=np.int64)) == []
+
+
+def test_quantity_evidence_capped_per_prescription():
+    """Evidence is capped per prescription even when the prescriptions' lines in all fit the cap many times over:
+    one prescription of five lines over the limit with a cap of three next to many single-line prescriptions."""
+    import numpy as np
+    import pandas as pd
+
+    from procurement.audit import monitoring_lines as ml
+
+    lines = pd.DataFrame(
+        {
+            "line_id": np.arange(1, 11),
+            "prescription_id": [1, 1, 1, 1, 1, 2, 3, 4, 5, 6],
+            "prescribed_on": pd.to_datetime(["2025-03-01"] * 10),
+            "hospital_id": 1,
+            "physician_id": 2,
+            "department": pd.Categorical(["a"] * 10),
+        }
+    )
+    rows = np.arange(10)
+    table, _, _ = ml._per_prescription(lines, rows, ml._evidence_order(lines, rows), 3)
+    assert table["line_ids"].tolist() == [[1, 2, 3], [6], [7], [8], [9], [10]]
+    assert table["line_count"].tolist() == [5, 1, 1, 1, 1, 1]
