@@ -107,3 +107,19 @@ def test_zscores_have_zero_mean_and_unit_sample_sd(raw):
         return  # (next to) no spread: nothing to standardise
     assert got.mean() == pytest.approx(0.0, abs=1e-6)
     assert got.std(ddof=1) == pytest.approx(1.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_peer_figures_match_pandas_grouped_figures(seed):
+    """The one-sort peer figures equal pandas' grouped count, mean, sample SD, median and min-tie ranks."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    values = pd.Series(rng.choice([0.0, 1.0, 2.5, 2.5, 7.0, np.nan, -3.0], n) + rng.integers(0, 3, n) * (seed % 2))
+    values.index = rng.permutation(n) + 100  # an index that is neither 0..n nor ordered
+    keys = [
+        pd.Series(rng.choice(["a", "b", None], n), index=values.index),
+        pd.Series(pd.array(rng.choice([1, 2, 3], n), dtype="Int64"), index=values.index).mask(rng.random(n) < 0.1),
+    ]
+    got = stats.peer_figures(values, keys)
+    expected = stats._peer_figures_by_pandas(values, keys)
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
